@@ -1,0 +1,131 @@
+"""The ``Function`` base class: one differentiable op, forward and backward together.
+
+An op subclasses ``Function`` and writes ``forward(*arrays)`` returning an array
+and ``backward(grad)`` returning one gradient per input (``None`` where no
+gradient is needed). ``forward`` stores on ``self`` whatever ``backward`` needs
+(often the output: sigmoid' = y * (1 - y)). ``Function.apply`` does the rest:
+unwrapping tensors, keeping the tensors' float type, recording the graph only
+when a gradient is wanted, and returning a plain array when no input was a
+Tensor ("NumPy in, NumPy out").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from numdl.autograd import grad_mode
+from numdl.backend import array_module
+
+
+def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
+    """Sum ``grad`` back to ``shape``, undoing NumPy broadcasting.
+
+    >>> unbroadcast(np.ones((4, 3)), (1, 3)).tolist()
+    [[4.0, 4.0, 4.0]]
+    """
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad
+
+
+class Function:
+    """Base class of every differentiable op (see the module docstring).
+
+    >>> from numdl.ops.math import Exp
+    >>> float(Exp.apply(0.0))
+    1.0
+    """
+
+    __slots__ = ("inputs", "needs_input_grad", "freed", "__dict__")
+    differentiable = True  # False for argmax, one_hot, comparisons: no graph
+
+    def forward(self, *arrays: Any) -> Any:
+        raise NotImplementedError
+
+    def backward(self, grad: Any) -> tuple[Any, ...]:
+        raise NotImplementedError(f"{type(self).__name__} has no gradient")
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
+        """Run ``forward`` on the inputs' data and record the op for backward."""
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        if not tensors:
+            return cls().forward(*[_as_array(a) for a in args], **kwargs)
+        dtype = _tensor_dtype(tensors)
+        arrays = [
+            a.data if isinstance(a, Tensor) else _as_operand(a, dtype) for a in args
+        ]
+        fn = cls()
+        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        record = grad_mode._State.enabled and cls.differentiable and any(needs)
+        fn.needs_input_grad = needs
+        out = fn.forward(*arrays, **kwargs)
+        if not record:
+            return Tensor(out)
+        fn.inputs = args
+        fn.freed = False
+        return Tensor(out, requires_grad=True, _ctx=fn)
+
+
+def _as_array(x: Any) -> Any:
+    """Inputs of a call with no Tensor: lists become arrays, arrays stay."""
+    if isinstance(x, (int, float, bool)) or x is None:
+        return x
+    return np.asarray(x) if isinstance(x, (list, tuple)) else x
+
+
+def _tensor_dtype(tensors: list[Tensor]) -> Any:
+    """The float type the op computes in: the tensors' float type, else floatx."""
+    dtype = tensors[0].data.dtype
+    for t in tensors[1:]:
+        if t.data.dtype != dtype:
+            dtype = np.result_type(dtype, t.data.dtype)
+    return dtype
+
+
+def _as_operand(x: Any, dtype: Any) -> Any:
+    """A constant entering an op with tensors: never upcast the tensors' floats.
+
+    Python scalars are 'weak' in NumPy 2 and keep the array's type by
+    themselves; float arrays (float64 by default in NumPy) are cast to the
+    tensors' float type, so ``float32_tensor * np.ones(3)`` stays float32.
+    """
+    if isinstance(x, (int, float, bool)) or x is None:
+        return x
+    if isinstance(x, (list, tuple)):
+        x = np.asarray(x)
+    if getattr(x, "dtype", None) is None:
+        return x
+    if x.dtype.kind == "f" and dtype.kind == "f" and x.dtype != dtype:
+        return x.astype(dtype)
+    if x.dtype.kind == "f" and dtype.kind in "iub":
+        from numdl import config
+
+        return x.astype(config.floatx())
+    return x
+
+
+def free_check(fn: Function) -> None:
+    """Raise if ``fn`` already released its saved buffers in a backward pass."""
+    if fn.freed:
+        raise RuntimeError(
+            f"Trying to backward through the graph a second time ({type(fn).__name__}"
+            " already freed its saved values). Call backward(retain_graph=True)"
+            " the first time if you need to backward twice."
+        )
+
+
+def zeros_like_grad(x: Any) -> Any:
+    """A zero gradient with the shape and type of ``x`` (module of ``x``)."""
+    return array_module(x).zeros_like(x)
+
+
+from numdl.autograd.tensor import Tensor  # noqa: E402  (circular: Tensor uses ops)

@@ -1,0 +1,399 @@
+"""``Tensor``: an array that remembers how it was made, and ``backward()``.
+
+A Tensor wraps an ndarray (``.data``). When it was produced by an op from
+tensors that require gradients, it keeps that op (``_ctx``), and the op keeps
+its inputs: together they form the graph that ``backward`` walks in reverse
+topological order, without recursion, so a chain of 100,000 ops is fine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from numdl import config
+from numdl.backend import array_module, to_numpy
+
+
+class Tensor:
+    """An n-dimensional array with reverse-mode automatic differentiation.
+
+    >>> import numdl
+    >>> x = numdl.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad.tolist()
+    [2.0, 4.0, 6.0]
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "name", "__weakref__")
+    # NumPy defers ``ndarray + Tensor`` to ``Tensor.__radd__`` thanks to this.
+    __array_priority__ = 1000.0
+
+    def __init__(
+        self,
+        data: Any,
+        requires_grad: bool = False,
+        _ctx: Any = None,
+        name: str | None = None,
+    ) -> None:
+        self.data = data
+        self.grad = None
+        self.requires_grad = requires_grad
+        self._ctx = _ctx
+        self.name = name
+        if requires_grad and data.dtype.kind not in "fc":
+            raise TypeError(
+                f"Only floating point tensors can require gradients, got dtype "
+                f"{data.dtype}. Use numdl.tensor(..., dtype='float32')."
+            )
+
+    # ----------------------------------------------------------- properties
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 (NumPy's name)
+        return ops.transpose(self)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    def numpy(self) -> np.ndarray:
+        """Return the data as a NumPy ndarray (no copy on the CPU)."""
+        return to_numpy(self.data)
+
+    def item(self) -> Any:
+        """Return the single value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(
+                f"Tensor.item: expected a tensor with one element, got shape "
+                f"{self.shape}"
+            )
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def detach(self) -> Tensor:
+        """Return a tensor sharing the data, cut from the graph."""
+        return Tensor(self.data)
+
+    def astype(self, dtype: Any) -> Tensor:
+        """Return a copy converted to ``dtype`` (differentiable for floats)."""
+        return ops.cast(self, dtype)
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        data = to_numpy(self.data)
+        if dtype is not None and data.dtype != dtype:
+            return data.astype(dtype)
+        return data.copy() if copy else data
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __repr__(self) -> str:
+        body = np.array2string(
+            to_numpy(self.data), separator=", ", prefix="tensor("
+        )
+        extra = f", dtype={self.dtype}"
+        if self._ctx is not None:
+            extra += f", grad_fn={type(self._ctx).__name__}"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.data)
+
+    def __int__(self) -> int:
+        return int(self.data)
+
+    # ------------------------------------------------------------- backward
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into the ``.grad`` of every leaf.
+
+        ``grad`` is the upstream gradient; it may be left out only for a
+        one-element tensor (a loss). Gradients add up across calls, as in
+        PyTorch; set ``.grad = None`` (or use an optimizer's ``zero_grad``)
+        between steps. Saved buffers are freed unless ``retain_graph``.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward: this tensor does not require grad and has no graph "
+                "(was it computed under no_grad, or from tensors without "
+                "requires_grad=True?)"
+            )
+        xp = array_module(self.data)
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward: grad can be implicitly created only for a tensor "
+                    f"with one element, got shape {self.shape}; pass grad="
+                )
+            grad = xp.ones_like(self.data)
+        else:
+            grad = xp.array(grad.data if isinstance(grad, Tensor) else grad,
+                            dtype=self.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(
+                    f"backward: grad has shape {grad.shape}, expected the "
+                    f"tensor's shape {self.shape}"
+                )
+        _run_backward(self, grad, retain_graph)
+
+    # ------------------------------------------------------------ operators
+    def __add__(self, other: Any) -> Tensor:
+        return ops.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return ops.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return ops.subtract(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return ops.subtract(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return ops.multiply(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return ops.multiply(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return ops.divide(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return ops.divide(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return ops.power(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return ops.power(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return ops.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return ops.negative(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return ops.abs(self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return ops.getitem(self, index)
+
+    # Comparisons give boolean tensors without gradients, as in PyTorch.
+    def __lt__(self, other: Any) -> Tensor:
+        return Tensor(self.data < _data(other))
+
+    def __le__(self, other: Any) -> Tensor:
+        return Tensor(self.data <= _data(other))
+
+    def __gt__(self, other: Any) -> Tensor:
+        return Tensor(self.data > _data(other))
+
+    def __ge__(self, other: Any) -> Tensor:
+        return Tensor(self.data >= _data(other))
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return Tensor(self.data == _data(other))
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return Tensor(self.data != _data(other))
+
+    # --------------------------------------------------------------- methods
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return ops.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return ops.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return ops.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return ops.min(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        return ops.var(self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def std(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        return ops.std(self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return ops.prod(self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis: Any = None) -> Any:
+        return ops.argmax(self, axis=axis)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return ops.reshape(self, shape)
+
+    def transpose(self, *axes: Any) -> Tensor:
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return ops.transpose(self, axes or None)
+
+    def flatten(self) -> Tensor:
+        return ops.reshape(self, (-1,))
+
+    def exp(self) -> Tensor:
+        return ops.exp(self)
+
+    def log(self) -> Tensor:
+        return ops.log(self)
+
+    def sqrt(self) -> Tensor:
+        return ops.sqrt(self)
+
+    def tanh(self) -> Tensor:
+        return ops.tanh(self)
+
+    def clip(self, min_value: Any = None, max_value: Any = None) -> Tensor:
+        return ops.clip(self, min_value, max_value)
+
+
+def _data(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _topological_order(root: Tensor) -> list[Tensor]:
+    """Tensors of the graph below ``root``, each after all tensors that use it.
+
+    Iterative depth-first search with an explicit stack: no recursion limit.
+    """
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        ctx = node._ctx
+        if ctx is not None:
+            for parent in ctx.inputs:
+                if (
+                    isinstance(parent, Tensor)
+                    and parent._ctx is not None
+                    and id(parent) not in visited
+                ):
+                    stack.append((parent, False))
+    order.reverse()
+    return order
+
+
+def _run_backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
+    """Propagate ``grad`` from ``root`` to the leaves, accumulating ``.grad``.
+
+    Gradients are always added out of place, so an array handed on by one op
+    (``add`` passes its gradient through) is never modified behind its back.
+    """
+    if root._ctx is None:
+        _accumulate_leaf(root, grad)
+        return
+    grads: dict[int, Any] = {id(root): grad}
+    for node in _topological_order(root):
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        fn = node._ctx
+        if fn.freed:
+            from numdl.autograd.function import free_check
+
+            free_check(fn)
+        input_grads = fn.backward(g)
+        if not retain_graph:
+            fn.freed = True
+            fn.__dict__.clear()
+        handed_on = False  # ``g`` given to one input as is may not go to a second
+        for parent, pg, needed in zip(fn.inputs, input_grads, fn.needs_input_grad):
+            if not needed or pg is None:
+                continue
+            if pg is g:
+                if handed_on:
+                    pg = pg.copy()
+                handed_on = True
+            if parent._ctx is None:
+                _accumulate_leaf(parent, pg)
+            else:
+                key = id(parent)
+                previous = grads.get(key)
+                grads[key] = pg if previous is None else previous + pg
+
+
+def _accumulate_leaf(leaf: Tensor, g: Any) -> None:
+    if g.dtype != leaf.data.dtype:
+        g = g.astype(leaf.data.dtype)
+    elif not getattr(getattr(g, "flags", None), "writeable", True):
+        g = g.copy()  # a broadcast view (from sum's backward) becomes a real array
+    if g.shape != leaf.data.shape:  # a gradient must never change a shape
+        raise RuntimeError(
+            f"internal error: gradient of shape {g.shape} for a leaf of shape "
+            f"{leaf.data.shape}"
+        )
+    leaf.grad = g if leaf.grad is None else leaf.grad + g
+
+
+def tensor(
+    data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None
+) -> Tensor:
+    """Create a Tensor. Floating data gets the default float type (float32).
+
+    Integer and boolean data keep their type; pass ``dtype`` to choose.
+
+    >>> tensor([[1.0, 2.0]]).dtype
+    dtype('float32')
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    xp = array_module(data)
+    if dtype is None:
+        arr = xp.asarray(data)
+        if arr.dtype.kind == "f" or (requires_grad and arr.dtype.kind in "iub"):
+            dtype = config.floatx()
+    arr = xp.array(data, dtype=dtype)  # always a copy, like torch.tensor
+    return Tensor(arr, requires_grad=requires_grad, name=name)
+
+
+from numdl import ops  # noqa: E402  (circular: ops build Tensors)

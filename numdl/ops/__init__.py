@@ -1,0 +1,65 @@
+"""Differentiable primitives. Each is a ``Function`` class plus a snake_case wrapper.
+
+Given no Tensor argument, every function returns a plain array.
+"""
+
+from numdl.ops.math import (
+    abs,
+    add,
+    argmax,
+    argmin,
+    cast,
+    clip,
+    cos,
+    divide,
+    erf,
+    exp,
+    expm1,
+    log,
+    log1p,
+    logsumexp,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    multiply,
+    negative,
+    power,
+    prod,
+    sign,
+    sin,
+    sqrt,
+    square,
+    std,
+    subtract,
+    sum,
+    tanh,
+    var,
+    where,
+)
+from numdl.ops.shape import (
+    concatenate,
+    expand_dims,
+    flatten,
+    getitem,
+    one_hot,
+    pad,
+    repeat,
+    reshape,
+    split,
+    squeeze,
+    stack,
+    tile,
+    transpose,
+)
+
+__all__ = [
+    "abs", "add", "argmax", "argmin", "cast", "clip", "concatenate", "cos",
+    "divide", "erf", "exp", "expand_dims", "expm1", "flatten", "getitem", "log",
+    "log1p", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum",
+    "multiply", "negative", "one_hot", "pad", "power", "prod", "repeat", "reshape",
+    "sign", "sin", "split", "sqrt", "square", "squeeze", "stack", "std", "subtract",
+    "sum", "tanh", "tile", "transpose", "var", "where",
+]  # fmt: skip

@@ -1,0 +1,809 @@
+"""Elementwise arithmetic, unary functions and reductions, each with its gradient.
+
+Every op is a ``Function`` subclass (``forward`` and ``backward`` side by side)
+and a snake_case wrapper that users call. Arrays come from ``xp``, the module
+that owns the inputs, never from ``np`` directly.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+from numdl.autograd.function import Function, unbroadcast
+from numdl.backend import array_module
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    return x.shape if hasattr(x, "shape") else ()
+
+
+# ---------------------------------------------------------------- binary ops
+class Add(Function):
+    def forward(self, a, b):
+        self.shapes = (_shape(a), _shape(b))
+        return a + b
+
+    def backward(self, g):
+        sa, sb = self.shapes
+        return unbroadcast(g, sa), unbroadcast(g, sb)
+
+
+class Subtract(Function):
+    def forward(self, a, b):
+        self.shapes = (_shape(a), _shape(b))
+        return a - b
+
+    def backward(self, g):
+        sa, sb = self.shapes
+        gb = unbroadcast(-g, sb) if self.needs_input_grad[1] else None
+        return unbroadcast(g, sa), gb
+
+
+class Multiply(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, g):
+        a, b = self.a, self.b
+        ga = unbroadcast(g * b, _shape(a)) if self.needs_input_grad[0] else None
+        gb = unbroadcast(g * a, _shape(b)) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Divide(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a / b
+
+    def backward(self, g):
+        a, b = self.a, self.b
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = unbroadcast(g / b, _shape(a))
+        if self.needs_input_grad[1]:
+            gb = unbroadcast(-g * a / (b * b), _shape(b))
+        return ga, gb
+
+
+class Power(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        self.out = a**b
+        return self.out
+
+    def backward(self, g):
+        a, b = self.a, self.b
+        xp = array_module(a, b)
+        ga = gb = None
+        with xp.errstate(divide="ignore", invalid="ignore"):
+            if self.needs_input_grad[0]:
+                # b * a**(b-1), with 0 where b == 0 (torch: d/da a**0 = 0)
+                da = xp.where(b == 0, 0.0, b * a ** (b - 1))
+                ga = unbroadcast(g * da.astype(g.dtype), _shape(a))
+            if self.needs_input_grad[1]:
+                # out * log(a); a == 0 contributes 0 (out is 0 or 1 there)
+                safe = xp.where(a > 0, a, 1.0)
+                log_a = xp.where(a < 0, xp.nan, xp.log(safe))
+                db = xp.where(a == 0, 0.0, self.out * log_a)
+                gb = unbroadcast(g * db.astype(g.dtype), _shape(b))
+        return ga, gb
+
+
+class Maximum(Function):
+    """Elementwise maximum; at ties each input gets half the gradient (torch)."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return array_module(a, b).maximum(a, b)
+
+    def backward(self, g):
+        return _tie_split(self, g, self.a > self.b)
+
+
+class Minimum(Function):
+    """Elementwise minimum; at ties each input gets half the gradient (torch)."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return array_module(a, b).minimum(a, b)
+
+    def backward(self, g):
+        return _tie_split(self, g, self.a < self.b)
+
+
+def _tie_split(fn: Function, g: Any, a_wins: Any) -> tuple[Any, Any]:
+    share = a_wins + 0.5 * (fn.a == fn.b)  # 1 where a wins, 0.5 at ties
+    share = share.astype(g.dtype) if hasattr(share, "astype") else share
+    ga = unbroadcast(g * share, _shape(fn.a)) if fn.needs_input_grad[0] else None
+    gb = unbroadcast(g * (1 - share), _shape(fn.b)) if fn.needs_input_grad[1] else None
+    return ga, gb
+
+
+class MatMul(Function):
+    """Matrix product with NumPy's batching and 1-D rules (``a @ b``)."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a @ b
+
+    def backward(self, g):
+        a, b = self.a, self.b
+        need_a, need_b = self.needs_input_grad
+        if a.ndim == 2 and b.ndim == 2:  # the hot path: dense layers
+            return (g @ b.T if need_a else None), (a.T @ g if need_b else None)
+        if a.ndim == 1 and b.ndim == 1:
+            return (g * b if need_a else None), (g * a if need_b else None)
+        xp = array_module(a, b)
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = xp.expand_dims(g, -2) if a.ndim == 1 else g
+        g2 = xp.expand_dims(g2, -1) if b.ndim == 1 else g2
+        ga = gb = None
+        if need_a:
+            ga = unbroadcast(g2 @ xp.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+        if need_b:
+            gb = unbroadcast(xp.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape)
+        return ga, gb
+
+
+# ----------------------------------------------------------------- unary ops
+class Negative(Function):
+    def forward(self, x):
+        return -x
+
+    def backward(self, g):
+        return (-g,)
+
+
+class Exp(Function):
+    def forward(self, x):
+        self.out = array_module(x).exp(x)
+        return self.out
+
+    def backward(self, g):
+        return (g * self.out,)
+
+
+class Log(Function):
+    """Natural log; log(0) is -inf without a warning, as in PyTorch."""
+
+    def forward(self, x):
+        self.x = x
+        xp = array_module(x)
+        with xp.errstate(divide="ignore"):
+            return xp.log(x)
+
+    def backward(self, g):
+        xp = array_module(self.x)
+        with xp.errstate(divide="ignore"):
+            return (g / self.x,)
+
+
+class Log1p(Function):
+    def forward(self, x):
+        self.x = x
+        xp = array_module(x)
+        with xp.errstate(divide="ignore"):
+            return xp.log1p(x)
+
+    def backward(self, g):
+        xp = array_module(self.x)
+        with xp.errstate(divide="ignore"):
+            return (g / (1 + self.x),)
+
+
+class Expm1(Function):
+    def forward(self, x):
+        self.out = array_module(x).expm1(x)
+        return self.out
+
+    def backward(self, g):
+        return (g * (self.out + 1),)
+
+
+class Sqrt(Function):
+    def forward(self, x):
+        self.out = array_module(x).sqrt(x)
+        return self.out
+
+    def backward(self, g):
+        xp = array_module(g)
+        with xp.errstate(divide="ignore"):  # sqrt'(0) = inf, as in PyTorch
+            return (g / (2 * self.out),)
+
+
+class Square(Function):
+    def forward(self, x):
+        self.x = x
+        return x * x
+
+    def backward(self, g):
+        return (2 * g * self.x,)
+
+
+class Abs(Function):
+    def forward(self, x):
+        self.x = x
+        return array_module(x).abs(x)
+
+    def backward(self, g):
+        return (g * array_module(self.x).sign(self.x),)
+
+
+class Sign(Function):
+    """Sign of x; its gradient is zero everywhere (PyTorch's convention)."""
+
+    def forward(self, x):
+        return array_module(x).sign(x)
+
+    def backward(self, g):
+        return (array_module(g).zeros_like(g),)
+
+
+class Tanh(Function):
+    def forward(self, x):
+        self.out = array_module(x).tanh(x)
+        return self.out
+
+    def backward(self, g):
+        return (g * (1 - self.out * self.out),)
+
+
+class Sin(Function):
+    def forward(self, x):
+        self.x = x
+        return array_module(x).sin(x)
+
+    def backward(self, g):
+        return (g * array_module(self.x).cos(self.x),)
+
+
+class Cos(Function):
+    def forward(self, x):
+        self.x = x
+        return array_module(x).cos(x)
+
+    def backward(self, g):
+        return (-g * array_module(self.x).sin(self.x),)
+
+
+class Erf(Function):
+    """The error function (NumPy-only, see ``numdl.ops.special.erf``)."""
+
+    def forward(self, x):
+        from numdl.ops.special import erf as _erf
+
+        self.x = x
+        return _erf(x)
+
+    def backward(self, g):
+        xp = array_module(self.x)
+        two_over_sqrt_pi = 1.1283791670955126
+        return (g * (two_over_sqrt_pi * xp.exp(-self.x * self.x)).astype(g.dtype),)
+
+
+class Clip(Function):
+    """Clamp to [lo, hi]; the gradient passes where lo <= x <= hi (PyTorch)."""
+
+    def forward(self, x, lo=None, hi=None):
+        self.x, self.lo, self.hi = x, lo, hi
+        xp = array_module(x)
+        out = x
+        if lo is not None:
+            out = xp.maximum(out, lo)
+        if hi is not None:
+            out = xp.minimum(out, hi)
+        return out
+
+    def backward(self, g):
+        inside = True
+        if self.lo is not None:
+            inside = self.x >= self.lo
+        if self.hi is not None:
+            inside = inside & (self.x <= self.hi)
+        return (g * inside,)
+
+
+class Where(Function):
+    def forward(self, cond, a, b):
+        self.cond = cond
+        self.shapes = (_shape(a), _shape(b))
+        return array_module(a, b).where(cond, a, b)
+
+    def backward(self, g):
+        xp = array_module(g)
+        zero = xp.zeros((), dtype=g.dtype)
+        ga = unbroadcast(xp.where(self.cond, g, zero), self.shapes[0])
+        gb = unbroadcast(xp.where(self.cond, zero, g), self.shapes[1])
+        return None, ga, gb
+
+
+class Cast(Function):
+    def forward(self, x, dtype=None):
+        self.dtype = x.dtype
+        return x.astype(dtype)
+
+    def backward(self, g):
+        return (g.astype(self.dtype),)
+
+
+# ---------------------------------------------------------------- reductions
+def _axes(axis: Any, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, int):
+        axis = (axis,)
+    return tuple(sorted(a % ndim if ndim else a for a in axis))
+
+
+def _expand(g: Any, shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:
+    """Broadcast the gradient of a reduction back to the input's shape."""
+    xp = array_module(g)
+    if not keepdims:
+        g = xp.expand_dims(g, _axes(axis, len(shape))) if shape else g
+    return xp.broadcast_to(g, shape)
+
+
+def _count(shape: tuple[int, ...], axis: Any) -> int:
+    n = 1
+    for a in _axes(axis, len(shape)):
+        n *= shape[a]
+    return n
+
+
+class Sum(Function):
+    def forward(self, x, axis=None, keepdims=False):
+        self.shape, self.axis, self.keepdims = x.shape, axis, keepdims
+        return x.sum(axis=axis, keepdims=keepdims)
+
+    def backward(self, g):
+        return (_expand(g, self.shape, self.axis, self.keepdims),)
+
+
+class Mean(Function):
+    """Mean; over an empty axis it is NaN without a warning, as in PyTorch."""
+
+    def forward(self, x, axis=None, keepdims=False):
+        self.shape, self.axis, self.keepdims = x.shape, axis, keepdims
+        self.n = _count(x.shape, axis)
+        xp = array_module(x)
+        total = x.sum(axis=axis, keepdims=keepdims)
+        with xp.errstate(invalid="ignore", divide="ignore"):
+            return total / x.dtype.type(self.n) if x.dtype.kind == "f" else total / self.n
+
+    def backward(self, g):
+        return (_expand(g / g.dtype.type(builtins.max(self.n, 1)), self.shape, self.axis, self.keepdims),)
+
+
+class _Extreme(Function):
+    """max / min: the gradient is shared equally among tied extremes (amax)."""
+
+    reduce = "max"
+
+    def forward(self, x, axis=None, keepdims=False):
+        self.x, self.axis, self.keepdims = x, axis, keepdims
+        self.out = getattr(x, self.reduce)(axis=axis, keepdims=True)
+        return self.out if keepdims else self.out.reshape(
+            [n for i, n in enumerate(x.shape) if i not in _axes(axis, x.ndim)]
+        )
+
+    def backward(self, g):
+        mask = self.x == self.out
+        share = mask / mask.sum(axis=self.axis, keepdims=True)
+        return (_expand(g, self.x.shape, self.axis, self.keepdims) * share.astype(g.dtype),)
+
+
+class Max(_Extreme):
+    reduce = "max"
+
+
+class Min(_Extreme):
+    reduce = "min"
+
+
+class Var(Function):
+    def forward(self, x, axis=None, keepdims=False, ddof=0):
+        self.x, self.axis, self.keepdims = x, axis, keepdims
+        self.mean = x.mean(axis=axis, keepdims=True)
+        self.denom = _count(x.shape, axis) - ddof
+        return x.var(axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def backward(self, g):
+        scale = (2.0 / self.denom) * (self.x - self.mean)
+        return (_expand(g, self.x.shape, self.axis, self.keepdims) * scale,)
+
+
+class Std(Function):
+    """Standard deviation; where it is 0 the gradient is 0 (PyTorch gives NaN)."""
+
+    def forward(self, x, axis=None, keepdims=False, ddof=0):
+        self.x, self.axis, self.keepdims = x, axis, keepdims
+        self.mean = x.mean(axis=axis, keepdims=True)
+        self.denom = _count(x.shape, axis) - ddof
+        self.out = x.std(axis=axis, keepdims=True, ddof=ddof)
+        return self.out if keepdims else self.out.reshape(
+            [n for i, n in enumerate(x.shape) if i not in _axes(axis, x.ndim)]
+        )
+
+    def backward(self, g):
+        xp = array_module(g)
+        safe = xp.where(self.out > 0, self.out, 1)
+        scale = xp.where(self.out > 0, (self.x - self.mean) / (self.denom * safe), 0)
+        return (_expand(g, self.x.shape, self.axis, self.keepdims) * scale.astype(g.dtype),)
+
+
+class LogSumExp(Function):
+    """log(sum(exp(x))) computed with the max subtracted: never overflows."""
+
+    def forward(self, x, axis=None, keepdims=False):
+        xp = array_module(x)
+        self.x, self.axis, self.keepdims = x, axis, keepdims
+        m = x.max(axis=axis, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        with xp.errstate(divide="ignore"):
+            out = xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True)) + m
+        self.out = out
+        return out if keepdims else out.reshape(
+            [n for i, n in enumerate(x.shape) if i not in _axes(axis, x.ndim)]
+        )
+
+    def backward(self, g):
+        xp = array_module(g)
+        with xp.errstate(invalid="ignore"):
+            softmax = xp.exp(self.x - self.out)
+        return (_expand(g, self.x.shape, self.axis, self.keepdims) * softmax,)
+
+
+class Prod(Function):
+    """Product; the gradient is the product of the other factors (exact at 0)."""
+
+    def forward(self, x, axis=None, keepdims=False):
+        self.x, self.axis, self.keepdims = x, axis, keepdims
+        return x.prod(axis=axis, keepdims=keepdims)
+
+    def backward(self, g):
+        xp = array_module(g)
+        x = self.x
+        axes = _axes(self.axis, x.ndim)
+        rest = [i for i in range(x.ndim) if i not in axes]
+        moved = xp.transpose(x, rest + list(axes))
+        flat = moved.reshape([x.shape[i] for i in rest] + [-1])
+        ones = xp.ones(flat.shape[:-1] + (1,), dtype=x.dtype)
+        left = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], -1), axis=-1)
+        right = xp.cumprod(xp.concatenate([ones, flat[..., :0:-1]], -1), axis=-1)
+        others = (left * right[..., ::-1]).reshape(moved.shape)
+        inverse = xp.argsort(xp.asarray(rest + list(axes)))
+        others = xp.transpose(others, [int(i) for i in inverse])
+        return (_expand(g, x.shape, self.axis, self.keepdims) * others,)
+
+
+class ArgMax(Function):
+    differentiable = False
+
+    def forward(self, x, axis=None):
+        return array_module(x).argmax(x, axis=axis)
+
+
+class ArgMin(Function):
+    differentiable = False
+
+    def forward(self, x, axis=None):
+        return array_module(x).argmin(x, axis=axis)
+
+
+# ------------------------------------------------------------------ wrappers
+def add(a: Any, b: Any) -> Any:
+    """Elementwise ``a + b`` with broadcasting.
+
+    >>> add([1.0, 2.0], 1.0).tolist()
+    [2.0, 3.0]
+    """
+    return Add.apply(a, b)
+
+
+def subtract(a: Any, b: Any) -> Any:
+    """Elementwise ``a - b``.
+
+    >>> subtract([3.0], [1.0]).tolist()
+    [2.0]
+    """
+    return Subtract.apply(a, b)
+
+
+def multiply(a: Any, b: Any) -> Any:
+    """Elementwise ``a * b``.
+
+    >>> multiply([2.0], [3.0]).tolist()
+    [6.0]
+    """
+    return Multiply.apply(a, b)
+
+
+def divide(a: Any, b: Any) -> Any:
+    """Elementwise ``a / b``.
+
+    >>> divide([1.0], [4.0]).tolist()
+    [0.25]
+    """
+    return Divide.apply(a, b)
+
+
+def power(a: Any, b: Any) -> Any:
+    """Elementwise ``a ** b``.
+
+    >>> power([2.0], 3).tolist()
+    [8.0]
+    """
+    return Power.apply(a, b)
+
+
+def negative(x: Any) -> Any:
+    """Elementwise ``-x``.
+
+    >>> negative([1.0]).tolist()
+    [-1.0]
+    """
+    return Negative.apply(x)
+
+
+def matmul(a: Any, b: Any) -> Any:
+    """Matrix product ``a @ b`` (batched over leading axes, 1-D as NumPy).
+
+    >>> matmul([[1.0, 2.0]], [[3.0], [4.0]]).tolist()
+    [[11.0]]
+    """
+    return MatMul.apply(a, b)
+
+
+def maximum(a: Any, b: Any) -> Any:
+    """Elementwise maximum.
+
+    >>> maximum([1.0, 5.0], 2.0).tolist()
+    [2.0, 5.0]
+    """
+    return Maximum.apply(a, b)
+
+
+def minimum(a: Any, b: Any) -> Any:
+    """Elementwise minimum.
+
+    >>> minimum([1.0, 5.0], 2.0).tolist()
+    [1.0, 2.0]
+    """
+    return Minimum.apply(a, b)
+
+
+def exp(x: Any) -> Any:
+    """Elementwise ``e ** x``.
+
+    >>> float(exp(0.0))
+    1.0
+    """
+    return Exp.apply(x)
+
+
+def log(x: Any) -> Any:
+    """Natural logarithm.
+
+    >>> float(log(1.0))
+    0.0
+    """
+    return Log.apply(x)
+
+
+def log1p(x: Any) -> Any:
+    """``log(1 + x)``, accurate for small x.
+
+    >>> float(log1p(0.0))
+    0.0
+    """
+    return Log1p.apply(x)
+
+
+def expm1(x: Any) -> Any:
+    """``exp(x) - 1``, accurate for small x.
+
+    >>> float(expm1(0.0))
+    0.0
+    """
+    return Expm1.apply(x)
+
+
+def sqrt(x: Any) -> Any:
+    """Elementwise square root.
+
+    >>> sqrt([4.0]).tolist()
+    [2.0]
+    """
+    return Sqrt.apply(x)
+
+
+def square(x: Any) -> Any:
+    """Elementwise ``x * x``.
+
+    >>> square([3.0]).tolist()
+    [9.0]
+    """
+    return Square.apply(x)
+
+
+def abs(x: Any) -> Any:  # noqa: A001 (NumPy's name)
+    """Elementwise absolute value.
+
+    >>> abs([-2.0]).tolist()
+    [2.0]
+    """
+    return Abs.apply(x)
+
+
+def sign(x: Any) -> Any:
+    """Elementwise sign (-1, 0 or 1).
+
+    >>> sign([-2.0, 0.0, 3.0]).tolist()
+    [-1.0, 0.0, 1.0]
+    """
+    return Sign.apply(x)
+
+
+def tanh(x: Any) -> Any:
+    """Hyperbolic tangent.
+
+    >>> float(tanh(0.0))
+    0.0
+    """
+    return Tanh.apply(x)
+
+
+def sin(x: Any) -> Any:
+    """Sine.
+
+    >>> float(sin(0.0))
+    0.0
+    """
+    return Sin.apply(x)
+
+
+def cos(x: Any) -> Any:
+    """Cosine.
+
+    >>> float(cos(0.0))
+    1.0
+    """
+    return Cos.apply(x)
+
+
+def erf(x: Any) -> Any:
+    """The error function.
+
+    >>> round(float(erf(1.0)), 6)
+    0.842701
+    """
+    return Erf.apply(x)
+
+
+def clip(x: Any, min_value: Any = None, max_value: Any = None) -> Any:
+    """Clamp to ``[min_value, max_value]`` (either may be None).
+
+    >>> clip([-2.0, 0.5, 3.0], 0.0, 1.0).tolist()
+    [0.0, 0.5, 1.0]
+    """
+    if isinstance(min_value, Tensor) or isinstance(max_value, Tensor):
+        raise TypeError("clip: min_value and max_value must be numbers or arrays")
+    return Clip.apply(x, lo=min_value, hi=max_value)
+
+
+def where(condition: Any, a: Any, b: Any) -> Any:
+    """Choose ``a`` where ``condition`` holds, else ``b``.
+
+    >>> where([True, False], [1.0, 2.0], [3.0, 4.0]).tolist()
+    [1.0, 4.0]
+    """
+    if isinstance(condition, Tensor):
+        condition = condition.data
+    elif isinstance(condition, (list, tuple)):
+        condition = array_module(a, b).asarray(condition)
+    return Where.apply(condition, a, b)
+
+
+def cast(x: Any, dtype: Any) -> Any:
+    """Convert to ``dtype``; the gradient is converted back.
+
+    >>> cast([1.5], "float32").dtype
+    dtype('float32')
+    """
+    return Cast.apply(x, dtype=dtype)
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Sum over ``axis`` (all axes when None).
+
+    >>> sum([[1.0, 2.0], [3.0, 4.0]], axis=0).tolist()
+    [4.0, 6.0]
+    """
+    return Sum.apply(x, axis=axis, keepdims=keepdims)
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Arithmetic mean over ``axis``.
+
+    >>> mean([[1.0, 2.0], [3.0, 4.0]], axis=1).tolist()
+    [1.5, 3.5]
+    """
+    return Mean.apply(x, axis=axis, keepdims=keepdims)
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Maximum over ``axis``; ties share the gradient equally.
+
+    >>> max([[1.0, 5.0], [3.0, 4.0]], axis=0).tolist()
+    [3.0, 5.0]
+    """
+    return Max.apply(x, axis=axis, keepdims=keepdims)
+
+
+def min(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Minimum over ``axis``; ties share the gradient equally.
+
+    >>> min([[1.0, 5.0], [3.0, 4.0]], axis=0).tolist()
+    [1.0, 4.0]
+    """
+    return Min.apply(x, axis=axis, keepdims=keepdims)
+
+
+def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
+    """Variance over ``axis`` (``ddof=1`` for the unbiased estimate).
+
+    >>> float(var([1.0, 3.0]))
+    1.0
+    """
+    return Var.apply(x, axis=axis, keepdims=keepdims, ddof=ddof)
+
+
+def std(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
+    """Standard deviation over ``axis``.
+
+    >>> float(std([1.0, 3.0]))
+    1.0
+    """
+    return Std.apply(x, axis=axis, keepdims=keepdims, ddof=ddof)
+
+
+def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """``log(sum(exp(x)))`` over ``axis``, stable for large inputs.
+
+    >>> round(float(logsumexp([1e4, 1e4])), 4)
+    10000.6931
+    """
+    return LogSumExp.apply(x, axis=axis, keepdims=keepdims)
+
+
+def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Product over ``axis``.
+
+    >>> float(prod([2.0, 3.0]))
+    6.0
+    """
+    return Prod.apply(x, axis=axis, keepdims=keepdims)
+
+
+def argmax(x: Any, axis: Any = None) -> Any:
+    """Index of the maximum (not differentiable).
+
+    >>> int(argmax([1.0, 3.0, 2.0]))
+    1
+    """
+    return ArgMax.apply(x, axis=axis)
+
+
+def argmin(x: Any, axis: Any = None) -> Any:
+    """Index of the minimum (not differentiable).
+
+    >>> int(argmin([1.0, 3.0, 0.5]))
+    2
+    """
+    return ArgMin.apply(x, axis=axis)
+
+
+from numdl.autograd.tensor import Tensor  # noqa: E402
