@@ -28,9 +28,7 @@ def set_floatx(value: str) -> None:
     global _FLOATX
     name = np.dtype(value).name if not isinstance(value, str) else value
     if name not in _VALID_FLOATX:
-        raise ValueError(
-            f"set_floatx: expected one of {_VALID_FLOATX}, got {value!r}"
-        )
+        raise ValueError(f"set_floatx: expected one of {_VALID_FLOATX}, got {value!r}")
     _FLOATX = name
 
 

@@ -112,9 +112,7 @@ class Tensor:
         return self.data.shape[0]
 
     def __repr__(self) -> str:
-        body = np.array2string(
-            to_numpy(self.data), separator=", ", prefix="tensor("
-        )
+        body = np.array2string(to_numpy(self.data), separator=", ", prefix="tensor(")
         extra = f", dtype={self.dtype}"
         if self._ctx is not None:
             extra += f", grad_fn={type(self._ctx).__name__}"
@@ -158,8 +156,9 @@ class Tensor:
                 )
             grad = xp.ones_like(self.data)
         else:
-            grad = xp.array(grad.data if isinstance(grad, Tensor) else grad,
-                            dtype=self.dtype)
+            grad = xp.array(
+                grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype
+            )
             if grad.shape != self.shape:
                 raise ValueError(
                     f"backward: grad has shape {grad.shape}, expected the "

@@ -371,10 +371,19 @@ class Mean(Function):
         xp = array_module(x)
         total = x.sum(axis=axis, keepdims=keepdims)
         with xp.errstate(invalid="ignore", divide="ignore"):
-            return total / x.dtype.type(self.n) if x.dtype.kind == "f" else total / self.n
+            return (
+                total / x.dtype.type(self.n) if x.dtype.kind == "f" else total / self.n
+            )
 
     def backward(self, g):
-        return (_expand(g / g.dtype.type(builtins.max(self.n, 1)), self.shape, self.axis, self.keepdims),)
+        return (
+            _expand(
+                g / g.dtype.type(builtins.max(self.n, 1)),
+                self.shape,
+                self.axis,
+                self.keepdims,
+            ),
+        )
 
 
 class _Extreme(Function):
@@ -385,14 +394,20 @@ class _Extreme(Function):
     def forward(self, x, axis=None, keepdims=False):
         self.x, self.axis, self.keepdims = x, axis, keepdims
         self.out = getattr(x, self.reduce)(axis=axis, keepdims=True)
-        return self.out if keepdims else self.out.reshape(
-            [n for i, n in enumerate(x.shape) if i not in _axes(axis, x.ndim)]
+        return (
+            self.out
+            if keepdims
+            else self.out.reshape(
+                [n for i, n in enumerate(x.shape) if i not in _axes(axis, x.ndim)]
+            )
         )
 
     def backward(self, g):
         mask = self.x == self.out
         share = mask / mask.sum(axis=self.axis, keepdims=True)
-        return (_expand(g, self.x.shape, self.axis, self.keepdims) * share.astype(g.dtype),)
+        return (
+            _expand(g, self.x.shape, self.axis, self.keepdims) * share.astype(g.dtype),
+        )
 
 
 class Max(_Extreme):
@@ -423,15 +438,21 @@ class Std(Function):
         self.mean = x.mean(axis=axis, keepdims=True)
         self.denom = _count(x.shape, axis) - ddof
         self.out = x.std(axis=axis, keepdims=True, ddof=ddof)
-        return self.out if keepdims else self.out.reshape(
-            [n for i, n in enumerate(x.shape) if i not in _axes(axis, x.ndim)]
+        return (
+            self.out
+            if keepdims
+            else self.out.reshape(
+                [n for i, n in enumerate(x.shape) if i not in _axes(axis, x.ndim)]
+            )
         )
 
     def backward(self, g):
         xp = array_module(g)
         safe = xp.where(self.out > 0, self.out, 1)
         scale = xp.where(self.out > 0, (self.x - self.mean) / (self.denom * safe), 0)
-        return (_expand(g, self.x.shape, self.axis, self.keepdims) * scale.astype(g.dtype),)
+        return (
+            _expand(g, self.x.shape, self.axis, self.keepdims) * scale.astype(g.dtype),
+        )
 
 
 class LogSumExp(Function):
@@ -445,8 +466,12 @@ class LogSumExp(Function):
         with xp.errstate(divide="ignore"):
             out = xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True)) + m
         self.out = out
-        return out if keepdims else out.reshape(
-            [n for i, n in enumerate(x.shape) if i not in _axes(axis, x.ndim)]
+        return (
+            out
+            if keepdims
+            else out.reshape(
+                [n for i, n in enumerate(x.shape) if i not in _axes(axis, x.ndim)]
+            )
         )
 
     def backward(self, g):

@@ -98,7 +98,9 @@ class Pad(Function):
         return xp.pad(x, self.width, mode="constant", constant_values=constant_values)
 
     def backward(self, g):
-        index = tuple(slice(lo, g.shape[i] - hi) for i, (lo, hi) in enumerate(self.width))
+        index = tuple(
+            slice(lo, g.shape[i] - hi) for i, (lo, hi) in enumerate(self.width)
+        )
         return (g[index],)
 
 
@@ -301,7 +303,9 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Any]:
                 f"{indices_or_sections} equal sections"
             )
         step = n // indices_or_sections
-        bounds = list(range(0, n + 1, step)) if step else [0] * (indices_or_sections + 1)
+        bounds = (
+            list(range(0, n + 1, step)) if step else [0] * (indices_or_sections + 1)
+        )
     else:
         bounds = [0] + [builtins.min(int(i), n) for i in indices_or_sections] + [n]
     ndim = len(_shape_of(x))
@@ -350,7 +354,9 @@ def one_hot(indices: Any, num_classes: int, dtype: Any = None) -> Any:
     """
     from numdl import config
 
-    return OneHot.apply(indices, num_classes=num_classes, dtype=dtype or config.floatx())
+    return OneHot.apply(
+        indices, num_classes=num_classes, dtype=dtype or config.floatx()
+    )
 
 
 def _data(x: Any) -> Any:
@@ -364,7 +370,9 @@ def _shape_of(x: Any) -> tuple[int, ...]:
 
 def _check_sequence(name: str, tensors: Any) -> None:
     if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
-        raise TypeError(f"{name}: expected a list or tuple of arrays, got {type(tensors).__name__}")
+        raise TypeError(
+            f"{name}: expected a list or tuple of arrays, got {type(tensors).__name__}"
+        )
     if not tensors:
         raise ValueError(f"{name}: expected at least one array, got an empty sequence")
 
