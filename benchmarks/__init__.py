@@ -1,0 +1,1 @@
+"""numdl's benchmark suite: numdl against PyTorch and hand-written NumPy."""

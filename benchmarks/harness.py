@@ -1,0 +1,103 @@
+"""Interleaved timing: run the compared implementations A B A B ... in one process.
+
+Interleaving spreads any slowdown of the machine (another process, a clock
+change) over every implementation alike, so the ratio of medians stays fair.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass
+class Timing:
+    """Seconds per call of one implementation: every sample, and their median."""
+
+    name: str
+    samples: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+
+def interleave(
+    cases: dict[str, Callable[[], object]], repeats: int = 30, warmup: int = 3
+) -> dict[str, Timing]:
+    """Time each case ``repeats`` times, alternating between cases.
+
+    >>> t = interleave({"a": lambda: None}, repeats=3, warmup=1)
+    >>> len(t["a"].samples)
+    3
+    """
+    for _ in range(warmup):
+        for fn in cases.values():
+            fn()
+    timings = {name: Timing(name, []) for name in cases}
+    for _ in range(repeats):
+        for name, fn in cases.items():
+            start = time.perf_counter()
+            fn()
+            timings[name].samples.append(time.perf_counter() - start)
+    return timings
+
+
+def set_threads(n: int) -> None:
+    """Give NumPy's BLAS and PyTorch the same number of threads."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(n)
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+    except ImportError:
+        pass
+
+
+def table(title: str, timings: dict[str, Timing], reference: str) -> str:
+    """A Markdown table: median, spread and the ratio to ``reference``."""
+    ref = timings[reference].median
+    lines = [
+        f"### {title}",
+        "",
+        "| implementation | median (ms) | min-max (ms) | ratio to " + reference + " |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for t in timings.values():
+        lo, hi = min(t.samples) * 1e3, max(t.samples) * 1e3
+        lines.append(
+            f"| {t.name} | {t.median * 1e3:.3f} | {lo:.3f}-{hi:.3f} "
+            f"| {t.median / ref:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    """One line naming the CPU count, BLAS and library versions."""
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    blas = ", ".join(
+        f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})"
+        for i in threadpool_info()
+        if i.get("user_api") == "blas"
+    )
+    parts = [
+        f"{os.cpu_count()} CPUs",
+        f"Python {platform.python_version()}",
+        f"NumPy {np.__version__}",
+        f"BLAS: {blas}",
+    ]
+    try:
+        import torch
+
+        parts.append(f"PyTorch {torch.__version__}")
+    except ImportError:
+        pass
+    return "; ".join(parts)

@@ -1,0 +1,5 @@
+"""Datasets: small generated problems (``toy``); real image sets come later."""
+
+from numdl.datasets import toy
+
+__all__ = ["toy"]
