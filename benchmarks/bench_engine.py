@@ -76,24 +76,29 @@ def torch_model(ref: NumpyMLP):
     return torch.nn.Sequential(*layers[:-1])
 
 
-def run(batches: list[int], repeats: int, threads: int) -> str:
+def time_batch(batch: int, repeats: int) -> str:
+    """Check that the implementations agree, then time them interleaved."""
     import torch
 
+    ref, params, x, y = build(batch)
+    check_same(ref, params, x, y)
+    model = torch_model(ref)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    cases = {
+        "numpy (hand-written)": lambda: ref.loss_and_grads(x, y),
+        "numdl": lambda: numdl_step(params, x, y),
+        "pytorch eager": lambda: torch_step(model, tx, ty),
+    }
+    timings = interleave(cases, repeats=repeats, warmup=5)
+    title = f"MLP 784-256-128-10 forward+backward, float32, batch {batch}"
+    return table(title, timings, "numpy (hand-written)")
+
+
+def run(batches: list[int], repeats: int, threads: int) -> str:
     set_threads(threads)
     out = [f"Machine: {machine()}; threads: {threads}", ""]
     for batch in batches:
-        ref, params, x, y = build(batch)
-        check_same(ref, params, x, y)
-        model = torch_model(ref)
-        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-        cases = {
-            "numpy (hand-written)": lambda: ref.loss_and_grads(x, y),
-            "numdl": lambda: numdl_step(params, x, y),
-            "pytorch eager": lambda: torch_step(model, tx, ty),
-        }
-        timings = interleave(cases, repeats=repeats, warmup=5)
-        title = f"MLP 784-256-128-10 forward+backward, float32, batch {batch}"
-        out += [table(title, timings, "numpy (hand-written)"), ""]
+        out += [time_batch(batch, repeats), ""]
     return "\n".join(out)
 
 
