@@ -1,0 +1,495 @@
+"""Neural-network ops with hand-written backward: the hot paths, fused.
+
+- ``relu``, ``sigmoid``, ``softplus``, ``softmax``, ``log_softmax``: one op each,
+  numerically stable (no ``exp`` of a positive number, the max subtracted);
+- ``dense``: ``x @ kernel + bias`` (optionally followed by ReLU) in one op;
+- ``softmax_cross_entropy``: ``-sum(labels * log_softmax(logits))`` in one op
+  whose gradient is ``softmax - labels``, for integer (sparse) and one-hot or
+  soft (dense) labels;
+- ``sigmoid_binary_crossentropy``: binary cross-entropy on logits, exact.
+
+Every array these ops write into in place was created inside the op itself;
+inputs are never modified.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from numdl.autograd.function import Function
+from numdl.backend import array_module
+
+
+# ------------------------------------------------------------ array helpers
+def as_float(x: Any) -> Any:
+    """A Tensor or array with a floating type; other inputs become arrays.
+
+    Float arrays and tensors keep their type; integers and booleans become
+    ``config.floatx()``, as in Keras.
+
+    >>> as_float([1, 2]).dtype
+    dtype('float32')
+    """
+    from numdl import config
+    from numdl.autograd.tensor import Tensor
+
+    if isinstance(x, Tensor):
+        if x.dtype.kind == "f":
+            return x
+        from numdl.ops.math import cast
+
+        return cast(x, config.floatx())
+    xp = array_module(x)
+    arr = xp.asarray(x)
+    return arr if arr.dtype.kind == "f" else arr.astype(config.floatx())
+
+
+def apply_unary(cls: type[Function], x: Any, **kwargs: Any) -> Any:
+    """``cls.apply(as_float(x), **kwargs)``; 0-d inputs go through as shape (1,).
+
+    (NumPy ufuncs turn 0-d arrays into scalars, which ops cannot update in
+    place.)
+
+    >>> apply_unary(ReLU, -2.0).tolist()
+    0.0
+    """
+    x = as_float(x)
+    if x.ndim == 0:
+        from numdl.ops.shape import reshape
+
+        return reshape(cls.apply(reshape(x, (1,)), **kwargs), ())
+    return cls.apply(x, **kwargs)
+
+
+def _sigmoid(x: Any) -> Any:
+    """Logistic sigmoid of an array; ``exp`` only sees non-positive numbers."""
+    xp = array_module(x)
+    z = xp.abs(x)
+    xp.negative(z, out=z)
+    xp.exp(z, out=z)  # z = exp(-|x|) in (0, 1]: never overflows
+    out = z + 1
+    return xp.divide(xp.where(x >= 0, 1, z), out, out=out)
+
+
+def _log_softmax(z: Any, axis: Any) -> Any:
+    """``z - max - log(sum(exp(z - max)))`` along ``axis``, as a new array."""
+    xp = array_module(z)
+    out = z - z.max(axis=axis, keepdims=True)
+    out -= xp.log(xp.exp(out).sum(axis=axis, keepdims=True))
+    return out
+
+
+def _empty_axis(x: Any, axis: Any) -> bool:
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    return any(x.shape[a] == 0 for a in axes)
+
+
+def _expand(g: Any, axis: int) -> Any:
+    """Re-insert the reduced class axis into an upstream gradient."""
+    return array_module(g).expand_dims(g, axis)
+
+
+# ------------------------------------------------------------- activations
+class ReLU(Function):
+    """``max(x, 0)``; the gradient passes where the output is positive."""
+
+    def forward(self, x):
+        self.out = array_module(x).maximum(x, 0)
+        return self.out
+
+    def backward(self, g):
+        return (g * (self.out > 0),)
+
+
+class Sigmoid(Function):
+    """``1 / (1 + exp(-x))``; saves its output: sigmoid' = y * (1 - y)."""
+
+    def forward(self, x):
+        self.out = _sigmoid(x)
+        return self.out
+
+    def backward(self, g):
+        y = self.out
+        grad = 1 - y
+        grad *= y
+        grad *= g
+        return (grad,)
+
+
+class Softplus(Function):
+    """``log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))``; never overflows."""
+
+    def forward(self, x):
+        xp = array_module(x)
+        self.x = x
+        tail = xp.abs(x)
+        xp.negative(tail, out=tail)
+        xp.exp(tail, out=tail)
+        xp.log1p(tail, out=tail)
+        tail += xp.maximum(x, 0)
+        return tail
+
+    def backward(self, g):
+        grad = _sigmoid(self.x)
+        grad *= g
+        return (grad,)
+
+
+class Softmax(Function):
+    """``exp(x - max) / sum(exp(x - max))``; gradient ``y * (g - sum(g * y))``."""
+
+    def forward(self, x, axis=-1):
+        xp = array_module(x)
+        self.axis = axis
+        if _empty_axis(x, axis):
+            self.out = x.copy()
+            return self.out
+        out = x - x.max(axis=axis, keepdims=True)
+        xp.exp(out, out=out)
+        out /= out.sum(axis=axis, keepdims=True)
+        self.out = out
+        return out
+
+    def backward(self, g):
+        y = self.out
+        grad = g - (g * y).sum(axis=self.axis, keepdims=True)
+        grad *= y
+        return (grad,)
+
+
+class LogSoftmax(Function):
+    """``x - max - log(sum(exp(x - max)))``; gradient ``g - softmax * sum(g)``."""
+
+    def forward(self, x, axis=-1):
+        self.axis = axis
+        self.out = x.copy() if _empty_axis(x, axis) else _log_softmax(x, axis)
+        return self.out
+
+    def backward(self, g):
+        xp = array_module(g)
+        grad = xp.exp(self.out)
+        grad *= -g.sum(axis=self.axis, keepdims=True)
+        grad += g
+        return (grad,)
+
+
+# ------------------------------------------------------------------- dense
+class Dense(Function):
+    """``x @ kernel + bias`` (then ReLU when ``relu``), leading axes flattened.
+
+    Backward: ``grad_x = g @ kernel.T``, ``grad_kernel = x.T @ g``,
+    ``grad_bias = g.sum(0)``, with ``x`` and ``g`` seen as 2-D.
+    """
+
+    def forward(self, x, kernel, bias=None, relu=False):
+        xp = array_module(x, kernel)
+        self.x_shape = x.shape
+        x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+        self.x2, self.kernel, self.relu = x2, kernel, relu
+        out = x2 @ kernel  # a new array: safe to update in place
+        if bias is not None:
+            out += bias
+        if relu:
+            xp.maximum(out, 0, out=out)
+            self.out = out
+        return out if x.ndim == 2 else out.reshape(x.shape[:-1] + (kernel.shape[1],))
+
+    def backward(self, g):
+        need_x, need_kernel, need_bias = self.needs_input_grad
+        g2 = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])
+        if self.relu:
+            g2 = g2 * (self.out > 0)
+        gx = gk = gb = None
+        if need_x:
+            gx = g2 @ self.kernel.T
+            if gx.shape != self.x_shape:
+                gx = gx.reshape(self.x_shape)
+        if need_kernel:
+            gk = self.x2.T @ g2
+        if need_bias:
+            gb = g2.sum(axis=0)
+        return gx, gk, gb
+
+
+# ------------------------------------------------------------ cross-entropy
+class SoftmaxCrossEntropy(Function):
+    """``-sum(labels * log_softmax(logits), axis)`` in one op.
+
+    Sparse labels are class indices (already checked, see
+    :func:`check_sparse_labels`); ``valid`` is False where a label is ignored.
+    The gradient is ``(softmax * sum(labels) - labels) * g``, which is
+    ``softmax - onehot`` for one-hot labels.
+    """
+
+    def forward(self, logits, labels, axis=-1, sparse=False, valid=None):
+        xp = array_module(logits)
+        axis = axis % logits.ndim
+        self.axis, self.sparse, self.labels, self.valid = axis, sparse, labels, valid
+        if logits.shape[axis] == 0:
+            raise ValueError(
+                f"softmax_cross_entropy: logits have no classes (shape {logits.shape})"
+            )
+        self.logp = logp = _log_softmax(logits, axis)
+        if sparse:
+            picked = xp.take_along_axis(logp, xp.expand_dims(labels, axis), axis=axis)
+            loss = -picked.reshape(labels.shape)
+            if valid is not None:
+                loss *= valid
+            return loss
+        return -(labels * logp).sum(axis=axis)
+
+    def backward(self, g):
+        xp = array_module(g)
+        axis, labels = self.axis, self.labels
+        grad_logits = grad_labels = None
+        if self.needs_input_grad[0]:
+            grad = xp.exp(self.logp)  # softmax
+            if self.sparse:
+                if axis == grad.ndim - 1:
+                    flat = grad.reshape(-1, grad.shape[-1])  # a view: grad is new
+                    flat[xp.arange(flat.shape[0]), labels.reshape(-1)] -= 1
+                else:
+                    classes = xp.arange(grad.shape[axis]).reshape(
+                        [-1 if i == axis else 1 for i in range(grad.ndim)]
+                    )
+                    grad -= xp.expand_dims(labels, axis) == classes
+                scale = g if self.valid is None else g * self.valid
+            else:
+                grad *= labels.sum(axis=axis, keepdims=True)
+                grad -= labels
+                scale = g
+            grad *= _expand(scale, axis)
+            grad_logits = grad
+        if not self.sparse and self.needs_input_grad[1]:
+            grad_labels = -_expand(g, axis) * self.logp
+        return grad_logits, grad_labels
+
+
+class SigmoidBinaryCrossentropy(Function):
+    """``max(z, 0) - z * y + log1p(exp(-|z|))``, elementwise, exact for any z.
+
+    Gradient: ``(sigmoid(z) - y) * g`` for the logits, ``-z * g`` for labels.
+    """
+
+    def forward(self, logits, labels):
+        xp = array_module(logits)
+        self.logits, self.labels = logits, labels
+        loss = xp.abs(logits)
+        xp.negative(loss, out=loss)
+        xp.exp(loss, out=loss)
+        xp.log1p(loss, out=loss)
+        loss += xp.maximum(logits, 0)
+        loss -= logits * labels
+        return loss
+
+    def backward(self, g):
+        grad_logits = grad_labels = None
+        if self.needs_input_grad[0]:
+            grad_logits = _sigmoid(self.logits)
+            grad_logits -= self.labels
+            grad_logits *= g
+        if self.needs_input_grad[1]:
+            grad_labels = -g * self.logits
+        return grad_logits, grad_labels
+
+
+# ---------------------------------------------------------------- wrappers
+def relu(x: Any) -> Any:
+    """Rectified linear unit ``max(x, 0)`` as one op.
+
+    >>> relu([-1.0, 0.0, 2.0]).tolist()
+    [0.0, 0.0, 2.0]
+    """
+    return apply_unary(ReLU, x)
+
+
+def sigmoid(x: Any) -> Any:
+    """Logistic sigmoid, stable for any input (no overflow).
+
+    >>> sigmoid([0.0]).tolist()
+    [0.5]
+    """
+    return apply_unary(Sigmoid, x)
+
+
+def softplus(x: Any) -> Any:
+    """``log(1 + exp(x))`` computed as ``max(x, 0) + log1p(exp(-|x|))``.
+
+    >>> softplus([0.0, 1e4]).round(4).tolist()
+    [0.6931, 10000.0]
+    """
+    return apply_unary(Softplus, x)
+
+
+def softmax(x: Any, axis: Any = -1) -> Any:
+    """Softmax along ``axis`` with the max subtracted first.
+
+    >>> softmax([[1e4, 1e4]]).tolist()
+    [[0.5, 0.5]]
+    """
+    return apply_unary(Softmax, x, axis=axis)
+
+
+def log_softmax(x: Any, axis: Any = -1) -> Any:
+    """``x - max - log(sum(exp(x - max)))`` along ``axis``.
+
+    >>> log_softmax([[0.0, 0.0]]).round(4).tolist()
+    [[-0.6931, -0.6931]]
+    """
+    return apply_unary(LogSoftmax, x, axis=axis)
+
+
+def dense(x: Any, kernel: Any, bias: Any = None, relu: bool = False) -> Any:
+    """``x @ kernel + bias`` in one op (``relu=True`` adds a fused ReLU).
+
+    ``x`` may have any number of leading axes; the last one must match
+    ``kernel.shape[0]``.
+
+    >>> dense([[1.0, 2.0]], [[1.0], [1.0]], [0.5]).tolist()
+    [[3.5]]
+    """
+    xs, ks = _shape(x), _shape(kernel)
+    if len(ks) != 2 or not xs or xs[-1] != ks[0]:
+        raise ValueError(
+            f"dense: inputs of shape {xs} do not fit a kernel of shape {ks}; the "
+            f"last axis of the inputs must equal kernel.shape[0]"
+        )
+    if bias is not None and _shape(bias) not in ((ks[1],), (1, ks[1])):
+        raise ValueError(
+            f"dense: bias of shape {_shape(bias)} does not fit a kernel of shape "
+            f"{ks}; expected ({ks[1]},)"
+        )
+    return Dense.apply(x, kernel, bias, relu=relu)
+
+
+def check_sparse_labels(
+    labels: Any,
+    num_classes: int,
+    ignore_class: int | None = None,
+    name: str = "sparse labels",
+) -> tuple[Any, Any]:
+    """Validate integer class labels; return ``(labels, valid)``.
+
+    Labels must be integers in ``[0, num_classes)``; floats with integer values
+    are accepted. With ``ignore_class``, those labels become 0 and ``valid``
+    (a float mask, else None) is 0 there. A bad label raises ``ValueError``
+    naming the label and its index.
+
+    >>> check_sparse_labels([0, 2], 3)[0].tolist()
+    [0, 2]
+    """
+    from numdl.autograd.tensor import Tensor
+
+    if isinstance(labels, Tensor):
+        labels = labels.data
+    xp = array_module(labels)
+    labels = xp.asarray(labels)
+    if labels.dtype.kind == "f":
+        whole = xp.isfinite(labels) & (labels == xp.floor(labels))
+        if labels.size and not bool(whole.all()):
+            pos = _first(xp, ~whole)
+            raise ValueError(
+                f"{name}: labels must be integer class indices, got "
+                f"{labels[pos]} at index {_index(pos)}"
+            )
+        labels = labels.astype(xp.int64)
+    elif labels.dtype.kind == "b":
+        labels = labels.astype(xp.int64)
+    elif labels.dtype.kind not in "iu":
+        raise TypeError(f"{name}: labels must be integers, got dtype {labels.dtype}")
+    valid = None
+    if ignore_class is not None:
+        keep = labels != ignore_class
+        labels = xp.where(keep, labels, 0)
+        valid = keep
+    if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        bad = (labels < 0) | (labels >= num_classes)
+        pos = _first(xp, bad)
+        extra = "" if ignore_class is None else f" (or ignore_class={ignore_class})"
+        raise ValueError(
+            f"{name}: label {int(labels[pos])} at index {_index(pos)} is out of "
+            f"range; y_pred has {num_classes} classes, so labels must be in "
+            f"[0, {num_classes - 1}]{extra}"
+        )
+    return labels, valid
+
+
+def _first(xp: Any, mask: Any) -> tuple[int, ...]:
+    return tuple(int(i) for i in xp.argwhere(mask)[0])
+
+
+def _index(pos: tuple[int, ...]) -> Any:
+    return pos[0] if len(pos) == 1 else pos
+
+
+def softmax_cross_entropy(
+    logits: Any,
+    labels: Any,
+    axis: int = -1,
+    sparse: bool | None = None,
+    ignore_class: int | None = None,
+    name: str = "softmax_cross_entropy",
+) -> Any:
+    """Cross-entropy of ``softmax(logits)`` against labels, one fused op.
+
+    Sparse labels (class indices, one axis fewer than ``logits``) or dense
+    labels (one-hot or soft, same shape). ``sparse=None`` decides from the
+    number of axes. Sparse labels equal to ``ignore_class`` give loss 0 and no
+    gradient. ``name`` is used in error messages. Returns one loss per sample.
+
+    >>> softmax_cross_entropy([[0.0, 0.0]], [1]).round(4).tolist()
+    [0.6931]
+    """
+    from numdl.autograd.tensor import Tensor
+
+    if not isinstance(logits, Tensor):
+        logits = array_module(logits).asarray(logits)
+    shape = logits.shape
+    if not shape:
+        raise ValueError(f"{name}: logits must have a class axis, got a scalar")
+    axis = axis % len(shape)
+    lshape = _shape(labels)
+    if sparse is None:
+        sparse = len(lshape) == len(shape) - 1
+    if sparse:
+        expected = shape[:axis] + shape[axis + 1 :]
+        if lshape != expected:
+            raise ValueError(
+                f"{name}: integer labels of shape {lshape} do not fit logits of "
+                f"shape {shape}; expected labels of shape {expected}"
+            )
+        labels, valid = check_sparse_labels(labels, shape[axis], ignore_class, name)
+        if valid is not None:
+            valid = valid.astype(logits.dtype)
+        return SoftmaxCrossEntropy.apply(
+            logits, labels, axis=axis, sparse=True, valid=valid
+        )
+    if ignore_class is not None:
+        raise ValueError(f"{name}: ignore_class needs integer (sparse) labels")
+    if lshape != shape:
+        raise ValueError(
+            f"{name}: labels of shape {lshape} do not match logits of shape {shape}"
+        )
+    return SoftmaxCrossEntropy.apply(logits, labels, axis=axis, sparse=False)
+
+
+def sigmoid_binary_crossentropy(logits: Any, labels: Any) -> Any:
+    """Elementwise binary cross-entropy of ``sigmoid(logits)``, exact.
+
+    ``max(z, 0) - z * y + log1p(exp(-|z|))``: no ``log(0)``, no overflow.
+
+    >>> sigmoid_binary_crossentropy([0.0], [1.0]).round(4).tolist()
+    [0.6931]
+    """
+    if _shape(logits) != _shape(labels):
+        raise ValueError(
+            f"sigmoid_binary_crossentropy: labels of shape {_shape(labels)} do not "
+            f"match logits of shape {_shape(logits)}"
+        )
+    return SigmoidBinaryCrossentropy.apply(logits, labels)
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    if hasattr(x, "shape"):
+        return tuple(x.shape)
+    return tuple(array_module(x).shape(x))
