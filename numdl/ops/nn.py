@@ -274,12 +274,13 @@ class SigmoidBinaryCrossentropy(Function):
     def forward(self, logits, labels):
         xp = array_module(logits)
         self.logits, self.labels = logits, labels
-        loss = xp.abs(logits)
-        xp.negative(loss, out=loss)
-        xp.exp(loss, out=loss)
-        xp.log1p(loss, out=loss)
-        loss += xp.maximum(logits, 0)
-        loss -= logits * labels
+        tail = xp.abs(logits)
+        xp.negative(tail, out=tail)
+        xp.exp(tail, out=tail)
+        xp.log1p(tail, out=tail)
+        loss = xp.maximum(logits, 0)
+        loss -= logits * labels  # first, so that a tiny tail is not rounded away
+        loss += tail
         return loss
 
     def backward(self, g):
