@@ -17,7 +17,7 @@ from numdl import activations
 from numdl.autograd.tensor import Tensor
 from numdl.testing import check_grad
 
-SETTINGS = settings(max_examples=15, deadline=None)
+SETTINGS = settings(max_examples=25, deadline=None)
 shapes = st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple)
 seeds = st.integers(0, 2**32 - 1)
 
