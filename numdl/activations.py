@@ -75,28 +75,28 @@ class ELU(Function):
 
 
 class GELU(Function):
-    """Gaussian error linear unit, exact (erf) or with the tanh approximation."""
+    """Gaussian error linear unit, exact (erf) or with the tanh approximation.
+
+    The approximation is computed as ``x * sigmoid(2u)``, which equals
+    ``0.5 * x * (1 + tanh(u))`` without its cancellation for negative x.
+    """
 
     def forward(self, x, approximate=False):
-        xp = array_module(x)
         self.x, self.approximate = x, approximate
         if approximate:
-            u = x * x
-            u *= _GELU_A
-            u += 1
-            u *= x
-            u *= _SQRT_2_OVER_PI
-            xp.tanh(u, out=u)
-            self.t = u  # tanh(sqrt(2/pi) * (x + a x^3))
-            out = u + 1
-            out *= x
-        else:
-            from numdl.ops import special
+            two_u = x * x
+            two_u *= _GELU_A
+            two_u += 1
+            two_u *= x
+            two_u *= 2 * _SQRT_2_OVER_PI  # 2u = 2 sqrt(2/pi) (x + a x^3)
+            self.s = nn._sigmoid(two_u)
+            return x * self.s
+        from numdl.ops import special  # looked up per call: it may be replaced
 
-            out = special.erf(x * _SQRT_HALF)
-            out += 1
-            self.cdf2 = out  # 1 + erf(x / sqrt(2)) = 2 * Phi(x)
-            out = out * x
+        cdf2 = special.erf(x * _SQRT_HALF)
+        cdf2 += 1
+        self.cdf2 = cdf2  # 1 + erf(x / sqrt(2)) = 2 Phi(x)
+        out = cdf2 * x
         out *= 0.5
         return out
 
@@ -104,17 +104,15 @@ class GELU(Function):
         xp = array_module(g)
         x = self.x
         if self.approximate:
-            t = self.t
-            inner = x * x
-            inner *= 3 * _GELU_A
-            inner += 1
-            inner *= _SQRT_2_OVER_PI  # du/dx
-            sech2 = 1 - t * t
-            sech2 *= inner
-            sech2 *= x
-            sech2 += t
-            sech2 += 1
-            grad = sech2
+            s = self.s
+            grad = x * x
+            grad *= 3 * _GELU_A
+            grad += 1
+            grad *= 2 * _SQRT_2_OVER_PI  # d(2u)/dx
+            grad *= x
+            grad *= 1 - s
+            grad += 1
+            grad *= s  # s + x s (1 - s) d(2u)/dx
         else:
             grad = x * x
             grad *= -0.5
@@ -122,7 +120,7 @@ class GELU(Function):
             grad *= x
             grad *= _SQRT_2_OVER_PI  # 2 x phi(x)
             grad += self.cdf2
-        grad *= 0.5
+            grad *= 0.5  # Phi(x) + x phi(x)
         grad *= g
         return (grad,)
 

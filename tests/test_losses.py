@@ -132,7 +132,7 @@ CASES = [
          lambda t, p: ((1 - t * p).clamp(min=0) ** 2).mean(-1), "plus_minus_one"),
     Case("categorical_hinge", L.categorical_hinge, _categorical_hinge, "one_hot"),
     Case("cosine_similarity", L.cosine_similarity,
-         lambda t, p: -F.cosine_similarity(t, p, dim=-1, eps=EPS), "regression"),
+         lambda t, p: -F.cosine_similarity(t, p, dim=-1, eps=EPS), "vectors"),
 ]  # fmt: skip
 CASE_IDS = [c.name for c in CASES]
 
@@ -142,6 +142,9 @@ def _data(kind: str, shape: tuple[int, ...], seed: int):
     classes = shape[-1]
     if kind == "regression":
         return rng.normal(size=shape), rng.normal(size=shape)
+    if kind == "vectors":  # entries >= 0.5 in size: float32 stays well conditioned
+        t, p = rng.normal(size=shape), rng.normal(size=shape)
+        return t + np.sign(t) * 0.5, p + np.sign(p) * 0.5
     if kind == "positive":
         return rng.uniform(0.1, 3.0, shape), rng.uniform(0.1, 3.0, shape)
     if kind == "unit":
