@@ -284,13 +284,20 @@ class SigmoidBinaryCrossentropy(Function):
         return loss
 
     def backward(self, g):
+        xp = array_module(g)
+        z, y = self.logits, self.labels
         grad_logits = grad_labels = None
         if self.needs_input_grad[0]:
-            grad_logits = _sigmoid(self.logits)
-            grad_logits -= self.labels
+            # sigmoid(z) - y, with q = sigmoid(-|z|) so that no tail is rounded
+            # away: for z >= 0 it is (1 - y) - q (exact -q when y = 1)
+            q = xp.abs(z)
+            xp.negative(q, out=q)
+            xp.exp(q, out=q)
+            q /= q + 1
+            grad_logits = xp.where(z >= 0, (1 - y) - q, q - y)
             grad_logits *= g
         if self.needs_input_grad[1]:
-            grad_labels = -g * self.logits
+            grad_labels = -g * z
         return grad_logits, grad_labels
 
 
