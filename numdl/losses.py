@@ -474,13 +474,11 @@ def _reduce(
         extra = len(values.shape) - weights.ndim
         if extra > 0:  # (batch,) weights for (batch, time) losses
             weights = weights.reshape(weights.shape + (1,) * extra)
-        try:
-            xp.broadcast_shapes(_shape(values), weights.shape)
-        except ValueError:
+        if not _broadcastable(_shape(values), weights.shape):
             raise ValueError(
                 f"{name}: sample_weight of shape {wshape} does not fit the "
                 f"per-sample losses of shape {vshape}"
-            ) from None
+            )
         base_shape = _shape(values)
         values = values * weights
     else:
@@ -500,6 +498,10 @@ def _reduce(
     return _out(total / divisor if divisor else total * 0.0)
 
 
+def _broadcastable(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    return all(m == n or 1 in (m, n) for m, n in zip(a[::-1], b[::-1]))
+
+
 class Loss:
     """Base class of Keras-style losses: ``loss(y_true, y_pred, sample_weight)``.
 
@@ -517,6 +519,8 @@ class Loss:
     ``sample_weight`` of shape ``(batch,)`` weights each sample, also for
     losses with more axes such as ``(batch, time)`` (Keras would broadcast it
     against the last axis). It is a constant: no gradient flows into it.
+    ``dtype`` is accepted for Keras compatibility and ignored: losses are
+    computed in the type of ``y_pred``.
 
     >>> MeanSquaredError()([[0.0, 1.0], [0.0, 0.0]], [[1.0, 1.0], [1.0, 0.0]],
     ...                    sample_weight=[0.7, 0.3]).round(4).tolist()
