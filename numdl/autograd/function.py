@@ -46,6 +46,8 @@ class Function:
 
     __slots__ = ("inputs", "needs_input_grad", "freed", "__dict__")
     differentiable = True  # False for argmax, one_hot, comparisons: no graph
+    # True for arithmetic: integer array constants take the tensors' float type.
+    promote_integers = False
 
     def forward(self, *arrays: Any) -> Any:
         raise NotImplementedError
@@ -58,26 +60,37 @@ class Function:
         """Run ``forward`` on the inputs' data and record the op for backward."""
         tensors = [a for a in args if isinstance(a, Tensor)]
         if not tensors:
-            return cls().forward(*[_as_array(a) for a in args], **kwargs)
+            out = cls().forward(*[_as_array(a) for a in args], **kwargs)
+            # Python numbers in, NumPy scalar out (``add(1.0, 2.0)``).
+            return np.asarray(out)[()] if isinstance(out, (int, float)) else out
         dtype = _tensor_dtype(tensors)
+        promote = cls.promote_integers
         arrays = [
-            a.data if isinstance(a, Tensor) else _as_operand(a, dtype) for a in args
+            a.data if isinstance(a, Tensor) else _as_operand(a, dtype, promote)
+            for a in args
         ]
         fn = cls()
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         record = grad_mode._State.enabled and cls.differentiable and any(needs)
         fn.needs_input_grad = needs
         out = fn.forward(*arrays, **kwargs)
-        if not record:
+        if isinstance(out, np.generic):  # NumPy reductions give scalars
+            out = np.asarray(out)
+        if not record or out.dtype.kind not in "fc":  # casts to int: no graph
             return Tensor(out)
         fn.inputs = args
         fn.freed = False
         return Tensor(out, requires_grad=True, _ctx=fn)
 
 
+def _is_python_number(x: Any) -> bool:
+    """Python scalars (weak in NumPy 2), not NumPy scalars like ``np.float64``."""
+    return isinstance(x, (int, float, bool)) and not isinstance(x, np.generic)
+
+
 def _as_array(x: Any) -> Any:
     """Inputs of a call with no Tensor: lists become arrays, arrays stay."""
-    if isinstance(x, (int, float, bool)) or x is None:
+    if _is_python_number(x) or x is None:
         return x
     return np.asarray(x) if isinstance(x, (list, tuple)) else x
 
@@ -91,20 +104,24 @@ def _tensor_dtype(tensors: list[Tensor]) -> Any:
     return dtype
 
 
-def _as_operand(x: Any, dtype: Any) -> Any:
+def _as_operand(x: Any, dtype: Any, promote_integers: bool = False) -> Any:
     """A constant entering an op with tensors: never upcast the tensors' floats.
 
     Python scalars are 'weak' in NumPy 2 and keep the array's type by
-    themselves; float arrays (float64 by default in NumPy) are cast to the
-    tensors' float type, so ``float32_tensor * np.ones(3)`` stays float32.
+    themselves; float arrays and NumPy float scalars (``np.float64(2)``) are
+    cast to the tensors' float type, so ``float32_tensor * np.ones(3)`` stays
+    float32, as in PyTorch. Integer arrays are cast too when the op says
+    ``promote_integers`` (arithmetic: ``t * np.arange(3)``); elsewhere they
+    may be labels or indices and are left alone, as are boolean masks.
     """
-    if isinstance(x, (int, float, bool)) or x is None:
+    if _is_python_number(x) or x is None:
         return x
     if isinstance(x, (list, tuple)):
         x = np.asarray(x)
     if getattr(x, "dtype", None) is None:
         return x
-    if x.dtype.kind == "f" and dtype.kind == "f" and x.dtype != dtype:
+    kinds = "fiu" if promote_integers else "f"
+    if x.dtype.kind in kinds and dtype.kind == "f" and x.dtype != dtype:
         return x.astype(dtype)
     if x.dtype.kind == "f" and dtype.kind in "iub":
         from numdl import config

@@ -21,16 +21,26 @@ def is_grad_enabled() -> bool:
 
 
 class _GradMode:
-    """Context manager and decorator that sets the grad mode inside it."""
+    """Context manager and decorator that sets the grad mode inside it.
+
+    Used as ``with no_grad():``, ``@no_grad()`` or ``@no_grad`` (PyTorch
+    accepts all three). The previous mode is restored on exit, also after an
+    exception, and one object may be entered again while it is active.
+    """
 
     mode = True
 
+    def __new__(cls, fn: Callable | None = None) -> Any:
+        self = super().__new__(cls)
+        self._previous = []
+        return self(fn) if fn is not None else self
+
     def __enter__(self) -> None:
-        self._previous = _State.enabled
+        self._previous.append(_State.enabled)
         _State.enabled = self.mode
 
     def __exit__(self, *exc: Any) -> None:
-        _State.enabled = self._previous
+        _State.enabled = self._previous.pop()
 
     def __call__(self, fn: Callable) -> Callable:
         @functools.wraps(fn)

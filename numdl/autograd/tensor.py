@@ -362,16 +362,24 @@ def _run_backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
 
 
 def _accumulate_leaf(leaf: Tensor, g: Any) -> None:
-    if g.dtype != leaf.data.dtype:
-        g = g.astype(leaf.data.dtype)
-    elif not getattr(getattr(g, "flags", None), "writeable", True):
-        g = g.copy()  # a broadcast view (from sum's backward) becomes a real array
+    """Add ``g`` to ``leaf.grad``, leaving a writeable array of the leaf's type.
+
+    NumPy scalars (what 0-d arithmetic returns) and read-only views (sum's
+    broadcast gradient) are turned into arrays of their own.
+    """
     if g.shape != leaf.data.shape:  # a gradient must never change a shape
         raise RuntimeError(
             f"internal error: gradient of shape {g.shape} for a leaf of shape "
             f"{leaf.data.shape}"
         )
-    leaf.grad = g if leaf.grad is None else leaf.grad + g
+    if leaf.grad is not None:
+        g = leaf.grad + g
+    xp = array_module(g)
+    if g.dtype != leaf.data.dtype:
+        g = xp.asarray(g).astype(leaf.data.dtype)
+    elif not isinstance(g, xp.ndarray) or not g.flags.writeable:
+        g = xp.array(g)
+    leaf.grad = g
 
 
 def tensor(

@@ -3,11 +3,24 @@
 Every op is a ``Function`` subclass (``forward`` and ``backward`` side by side)
 and a snake_case wrapper that users call. Arrays come from ``xp``, the module
 that owns the inputs, never from ``np`` directly.
+
+Extremes follow PyTorch: results that leave the floating range or the
+function's domain are IEEE values, returned without a RuntimeWarning:
+``exp(1e4) = inf`` (float32 and float64 alike), ``log(0) = -inf``,
+``log(-1) = nan``, ``sqrt(-1) = nan``, ``1 / 0 = inf``, ``0 ** -1 = inf``,
+``sqrt'(0) = inf``. Where the result is finite (``exp(-1e4) = 0``,
+``tanh(1e4) = 1``, ``erf(1e-38)``) it is exact and silent. The cheap
+arithmetic ops (add, multiply, matmul) are not wrapped: they only overflow
+past the float range (3e38 in float32).
+
+Reductions over an empty axis follow PyTorch too: ``sum`` 0, ``prod`` 1,
+``mean``/``var``/``std`` NaN, ``logsumexp`` -inf; ``max``/``min`` raise.
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
 from typing import Any
 
 from numdl.autograd.function import Function, unbroadcast
@@ -18,8 +31,16 @@ def _shape(x: Any) -> tuple[int, ...]:
     return x.shape if hasattr(x, "shape") else ()
 
 
+def _quiet(xp: Any) -> Any:
+    """Compute IEEE inf / nan silently, as PyTorch does (see module docstring)."""
+    errstate = getattr(xp, "errstate", None)
+    return errstate(all="ignore") if errstate else contextlib.nullcontext()
+
+
 # ---------------------------------------------------------------- binary ops
 class Add(Function):
+    promote_integers = True
+
     def forward(self, a, b):
         self.shapes = (_shape(a), _shape(b))
         return a + b
@@ -30,6 +51,8 @@ class Add(Function):
 
 
 class Subtract(Function):
+    promote_integers = True
+
     def forward(self, a, b):
         self.shapes = (_shape(a), _shape(b))
         return a - b
@@ -41,6 +64,8 @@ class Subtract(Function):
 
 
 class Multiply(Function):
+    promote_integers = True
+
     def forward(self, a, b):
         self.a, self.b = a, b
         return a * b
@@ -53,46 +78,59 @@ class Multiply(Function):
 
 
 class Divide(Function):
+    """``a / b``; division by zero gives inf or nan silently (PyTorch)."""
+
+    promote_integers = True
+
     def forward(self, a, b):
         self.a, self.b = a, b
-        return a / b
+        with _quiet(array_module(a, b)):
+            return a / b
 
     def backward(self, g):
         a, b = self.a, self.b
-        ga = gb = None
-        if self.needs_input_grad[0]:
-            ga = unbroadcast(g / b, _shape(a))
-        if self.needs_input_grad[1]:
-            gb = unbroadcast(-g * a / (b * b), _shape(b))
+        with _quiet(array_module(g)):
+            g_over_b = g / b
+            ga = unbroadcast(g_over_b, _shape(a)) if self.needs_input_grad[0] else None
+            gb = None
+            if self.needs_input_grad[1]:  # -g a / b**2, without overflowing b**2
+                gb = unbroadcast(-(g_over_b * a) / b, _shape(b))
         return ga, gb
 
 
 class Power(Function):
+    """``a ** b``; inf / nan results (``0 ** -1``, ``(-1) ** 0.5``) are silent."""
+
+    promote_integers = True
+
     def forward(self, a, b):
         self.a, self.b = a, b
-        self.out = a**b
+        with _quiet(array_module(a, b)):
+            self.out = a**b
         return self.out
 
     def backward(self, g):
         a, b = self.a, self.b
         xp = array_module(a, b)
         ga = gb = None
-        with xp.errstate(divide="ignore", invalid="ignore"):
+        with _quiet(xp):
             if self.needs_input_grad[0]:
                 # b * a**(b-1), with 0 where b == 0 (torch: d/da a**0 = 0)
                 da = xp.where(b == 0, 0.0, b * a ** (b - 1))
                 ga = unbroadcast(g * da.astype(g.dtype), _shape(a))
             if self.needs_input_grad[1]:
-                # out * log(a); a == 0 contributes 0 (out is 0 or 1 there)
+                # out * log(a); 0 where a == 0 and b >= 0 (torch's mask)
                 safe = xp.where(a > 0, a, 1.0)
-                log_a = xp.where(a < 0, xp.nan, xp.log(safe))
-                db = xp.where(a == 0, 0.0, self.out * log_a)
+                log_a = xp.where(a < 0, xp.nan, xp.where(a == 0, -xp.inf, xp.log(safe)))
+                db = xp.where((a == 0) & (b >= 0), 0.0, self.out * log_a)
                 gb = unbroadcast(g * db.astype(g.dtype), _shape(b))
         return ga, gb
 
 
 class Maximum(Function):
     """Elementwise maximum; at ties each input gets half the gradient (torch)."""
+
+    promote_integers = True
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -104,6 +142,8 @@ class Maximum(Function):
 
 class Minimum(Function):
     """Elementwise minimum; at ties each input gets half the gradient (torch)."""
+
+    promote_integers = True
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -123,6 +163,8 @@ def _tie_split(fn: Function, g: Any, a_wins: Any) -> tuple[Any, Any]:
 
 class MatMul(Function):
     """Matrix product with NumPy's batching and 1-D rules (``a @ b``)."""
+
+    promote_integers = True
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -158,59 +200,72 @@ class Negative(Function):
 
 
 class Exp(Function):
+    """``e ** x``; overflows to inf silently (``exp(1e4)``), as in PyTorch."""
+
     def forward(self, x):
-        self.out = array_module(x).exp(x)
+        xp = array_module(x)
+        with _quiet(xp):
+            self.out = xp.exp(x)
         return self.out
 
     def backward(self, g):
-        return (g * self.out,)
+        with _quiet(array_module(g)):
+            return (g * self.out,)
 
 
 class Log(Function):
-    """Natural log; log(0) is -inf without a warning, as in PyTorch."""
+    """Natural log; log(0) = -inf and log(-1) = nan silently, as in PyTorch."""
 
     def forward(self, x):
         self.x = x
         xp = array_module(x)
-        with xp.errstate(divide="ignore"):
+        with _quiet(xp):
             return xp.log(x)
 
     def backward(self, g):
-        xp = array_module(self.x)
-        with xp.errstate(divide="ignore"):
+        with _quiet(array_module(g)):
             return (g / self.x,)
 
 
 class Log1p(Function):
+    """``log(1 + x)``; -inf at -1 and nan below, silently (PyTorch)."""
+
     def forward(self, x):
         self.x = x
         xp = array_module(x)
-        with xp.errstate(divide="ignore"):
+        with _quiet(xp):
             return xp.log1p(x)
 
     def backward(self, g):
-        xp = array_module(self.x)
-        with xp.errstate(divide="ignore"):
+        with _quiet(array_module(g)):
             return (g / (1 + self.x),)
 
 
 class Expm1(Function):
+    """``exp(x) - 1``; overflows to inf silently, as in PyTorch."""
+
     def forward(self, x):
-        self.out = array_module(x).expm1(x)
+        xp = array_module(x)
+        with _quiet(xp):
+            self.out = xp.expm1(x)
         return self.out
 
     def backward(self, g):
-        return (g * (self.out + 1),)
+        with _quiet(array_module(g)):
+            return (g * (self.out + 1),)
 
 
 class Sqrt(Function):
+    """Square root; sqrt(-1) = nan and sqrt'(0) = inf silently (PyTorch)."""
+
     def forward(self, x):
-        self.out = array_module(x).sqrt(x)
+        xp = array_module(x)
+        with _quiet(xp):
+            self.out = xp.sqrt(x)
         return self.out
 
     def backward(self, g):
-        xp = array_module(g)
-        with xp.errstate(divide="ignore"):  # sqrt'(0) = inf, as in PyTorch
+        with _quiet(array_module(g)):
             return (g / (2 * self.out),)
 
 
@@ -252,21 +307,33 @@ class Tanh(Function):
 
 
 class Sin(Function):
+    """Sine; sin(inf) = nan silently (PyTorch)."""
+
     def forward(self, x):
         self.x = x
-        return array_module(x).sin(x)
+        xp = array_module(x)
+        with _quiet(xp):
+            return xp.sin(x)
 
     def backward(self, g):
-        return (g * array_module(self.x).cos(self.x),)
+        xp = array_module(g)
+        with _quiet(xp):
+            return (g * xp.cos(self.x),)
 
 
 class Cos(Function):
+    """Cosine; cos(inf) = nan silently (PyTorch)."""
+
     def forward(self, x):
         self.x = x
-        return array_module(x).cos(x)
+        xp = array_module(x)
+        with _quiet(xp):
+            return xp.cos(x)
 
     def backward(self, g):
-        return (-g * array_module(self.x).sin(self.x),)
+        xp = array_module(g)
+        with _quiet(xp):
+            return (-g * xp.sin(self.x),)
 
 
 class Erf(Function):
@@ -281,15 +348,21 @@ class Erf(Function):
     def backward(self, g):
         xp = array_module(self.x)
         two_over_sqrt_pi = 1.1283791670955126
-        return (g * (two_over_sqrt_pi * xp.exp(-self.x * self.x)).astype(g.dtype),)
+        a = xp.minimum(xp.abs(self.x), 40)  # exp(-1600) is 0: x * x never overflows
+        return (g * (two_over_sqrt_pi * xp.exp(-a * a)).astype(g.dtype),)
 
 
 class Clip(Function):
-    """Clamp to [lo, hi]; the gradient passes where lo <= x <= hi (PyTorch)."""
+    """Clamp to [lo, hi]; the gradient passes where lo <= x <= hi (PyTorch).
+
+    Array bounds take x's float type (no float64 upcast) and may broadcast x
+    to a larger shape; the gradient is summed back to x's shape.
+    """
 
     def forward(self, x, lo=None, hi=None):
-        self.x, self.lo, self.hi = x, lo, hi
         xp = array_module(x)
+        lo, hi = _bound(lo, x), _bound(hi, x)
+        self.x, self.lo, self.hi = x, lo, hi
         out = x
         if lo is not None:
             out = xp.maximum(out, lo)
@@ -303,10 +376,20 @@ class Clip(Function):
             inside = self.x >= self.lo
         if self.hi is not None:
             inside = inside & (self.x <= self.hi)
-        return (g * inside,)
+        return (unbroadcast(g * inside, self.x.shape),)
+
+
+def _bound(bound: Any, x: Any) -> Any:
+    """A clip bound as a number or an array of x's float type."""
+    if bound is None or isinstance(bound, (int, float)) and not hasattr(bound, "dtype"):
+        return bound
+    bound = array_module(x).asarray(bound)
+    return bound.astype(x.dtype) if x.dtype.kind == "f" else bound
 
 
 class Where(Function):
+    promote_integers = True
+
     def forward(self, cond, a, b):
         self.cond = cond
         self.shapes = (_shape(a), _shape(b))
@@ -315,8 +398,11 @@ class Where(Function):
     def backward(self, g):
         xp = array_module(g)
         zero = xp.zeros((), dtype=g.dtype)
-        ga = unbroadcast(xp.where(self.cond, g, zero), self.shapes[0])
-        gb = unbroadcast(xp.where(self.cond, zero, g), self.shapes[1])
+        ga = gb = None
+        if self.needs_input_grad[1]:
+            ga = unbroadcast(xp.where(self.cond, g, zero), self.shapes[0])
+        if self.needs_input_grad[2]:
+            gb = unbroadcast(xp.where(self.cond, zero, g), self.shapes[1])
         return None, ga, gb
 
 
@@ -386,6 +472,14 @@ class Mean(Function):
         )
 
 
+def _reduced(out: Any, shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:
+    """Drop the reduced axes of a keepdims result unless ``keepdims``."""
+    if keepdims:
+        return out
+    axes = _axes(axis, len(shape))
+    return out.reshape([n for i, n in enumerate(shape) if i not in axes])
+
+
 class _Extreme(Function):
     """max / min: the gradient is shared equally among tied extremes (amax)."""
 
@@ -394,17 +488,12 @@ class _Extreme(Function):
     def forward(self, x, axis=None, keepdims=False):
         self.x, self.axis, self.keepdims = x, axis, keepdims
         self.out = getattr(x, self.reduce)(axis=axis, keepdims=True)
-        return (
-            self.out
-            if keepdims
-            else self.out.reshape(
-                [n for i, n in enumerate(x.shape) if i not in _axes(axis, x.ndim)]
-            )
-        )
+        return _reduced(self.out, x.shape, axis, keepdims)
 
     def backward(self, g):
         mask = self.x == self.out
-        share = mask / mask.sum(axis=self.axis, keepdims=True)
+        with _quiet(array_module(g)):  # a NaN extreme matches nothing: 0 / 0
+            share = mask / mask.sum(axis=self.axis, keepdims=True)
         return (
             _expand(g, self.x.shape, self.axis, self.keepdims) * share.astype(g.dtype),
         )
@@ -419,70 +508,89 @@ class Min(_Extreme):
 
 
 class Var(Function):
+    """Variance with ``ddof`` (torch's ``correction``).
+
+    The divisor is ``max(n - ddof, 0)`` as in PyTorch; when it is 0 (or the
+    axis is empty) the result is NaN or inf silently, with a NaN gradient.
+    """
+
     def forward(self, x, axis=None, keepdims=False, ddof=0):
         self.x, self.axis, self.keepdims = x, axis, keepdims
-        self.mean = x.mean(axis=axis, keepdims=True)
-        self.denom = _count(x.shape, axis) - ddof
-        return x.var(axis=axis, keepdims=keepdims, ddof=ddof)
+        self.mean, self.denom, out = _moments(x, axis, ddof)
+        return _reduced(out, x.shape, axis, keepdims)
 
     def backward(self, g):
-        scale = (2.0 / self.denom) * (self.x - self.mean)
-        return (_expand(g, self.x.shape, self.axis, self.keepdims) * scale,)
+        with _quiet(array_module(g)):
+            scale = (self.x - self.mean) * (2 / self.denom)
+            return (_expand(g, self.x.shape, self.axis, self.keepdims) * scale,)
+
+
+def _moments(x: Any, axis: Any, ddof: int) -> tuple[Any, Any, Any]:
+    """(mean, divisor, variance), keepdims, computed silently like PyTorch."""
+    xp = array_module(x)
+    n = _count(x.shape, axis)
+    dtype = x.dtype if x.dtype.kind == "f" else xp.dtype("float64")
+    denom = xp.asarray(builtins.max(n - ddof, 0), dtype=dtype)
+    with _quiet(xp):
+        mean = x.sum(axis=axis, keepdims=True, dtype=dtype) / xp.asarray(n, dtype)
+        d = x - mean
+        return mean, denom, (d * d).sum(axis=axis, keepdims=True) / denom
 
 
 class Std(Function):
-    """Standard deviation; where it is 0 the gradient is 0 (PyTorch gives NaN)."""
+    """Standard deviation; where it is 0 the gradient is 0 (as PyTorch 2.x)."""
 
     def forward(self, x, axis=None, keepdims=False, ddof=0):
         self.x, self.axis, self.keepdims = x, axis, keepdims
-        self.mean = x.mean(axis=axis, keepdims=True)
-        self.denom = _count(x.shape, axis) - ddof
-        self.out = x.std(axis=axis, keepdims=True, ddof=ddof)
-        return (
-            self.out
-            if keepdims
-            else self.out.reshape(
-                [n for i, n in enumerate(x.shape) if i not in _axes(axis, x.ndim)]
-            )
-        )
+        self.mean, self.denom, variance = _moments(x, axis, ddof)
+        self.out = array_module(x).sqrt(variance)
+        return _reduced(self.out, x.shape, axis, keepdims)
 
     def backward(self, g):
         xp = array_module(g)
-        safe = xp.where(self.out > 0, self.out, 1)
-        scale = xp.where(self.out > 0, (self.x - self.mean) / (self.denom * safe), 0)
+        zero = self.out == 0
+        with _quiet(xp):
+            scale = (self.x - self.mean) / (self.denom * xp.where(zero, 1, self.out))
+            scale = xp.where(zero, 0, scale)
         return (
             _expand(g, self.x.shape, self.axis, self.keepdims) * scale.astype(g.dtype),
         )
 
 
 class LogSumExp(Function):
-    """log(sum(exp(x))) computed with the max subtracted: never overflows."""
+    """log(sum(exp(x))) computed with the max subtracted: never overflows.
+
+    Over an empty axis it is -inf (PyTorch); all -inf gives -inf, +inf gives inf.
+    """
 
     def forward(self, x, axis=None, keepdims=False):
         xp = array_module(x)
         self.x, self.axis, self.keepdims = x, axis, keepdims
-        m = x.max(axis=axis, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, 0)
-        with xp.errstate(divide="ignore"):
+        if x.size:
+            m = x.max(axis=axis, keepdims=True)
+            m = xp.where(xp.isfinite(m), m, 0)
+        else:  # max of an empty axis is undefined; the shift does not matter
+            axes = _axes(axis, x.ndim)
+            m = xp.zeros([1 if i in axes else n for i, n in enumerate(x.shape)])
+            m = m.astype(x.dtype)
+        with _quiet(xp):
             out = xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True)) + m
         self.out = out
-        return (
-            out
-            if keepdims
-            else out.reshape(
-                [n for i, n in enumerate(x.shape) if i not in _axes(axis, x.ndim)]
-            )
-        )
+        return _reduced(out, x.shape, axis, keepdims)
 
     def backward(self, g):
         xp = array_module(g)
-        with xp.errstate(invalid="ignore"):
+        with _quiet(xp):
             softmax = xp.exp(self.x - self.out)
         return (_expand(g, self.x.shape, self.axis, self.keepdims) * softmax,)
 
 
 class Prod(Function):
-    """Product; the gradient is the product of the other factors (exact at 0)."""
+    """Product; the gradient is the product of the other factors (exact at 0).
+
+    The other factors come from prefix and suffix cumulative products, so a
+    zero factor needs no division and gives the exact gradient.
+    """
 
     def forward(self, x, axis=None, keepdims=False):
         self.x, self.axis, self.keepdims = x, axis, keepdims
@@ -491,6 +599,8 @@ class Prod(Function):
     def backward(self, g):
         xp = array_module(g)
         x = self.x
+        if x.size == 0:
+            return (xp.zeros(x.shape, dtype=g.dtype),)
         axes = _axes(self.axis, x.ndim)
         rest = [i for i in range(x.ndim) if i not in axes]
         moved = xp.transpose(x, rest + list(axes))
@@ -499,8 +609,10 @@ class Prod(Function):
         left = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], -1), axis=-1)
         right = xp.cumprod(xp.concatenate([ones, flat[..., :0:-1]], -1), axis=-1)
         others = (left * right[..., ::-1]).reshape(moved.shape)
-        inverse = xp.argsort(xp.asarray(rest + list(axes)))
-        others = xp.transpose(others, [int(i) for i in inverse])
+        inverse = [0] * x.ndim
+        for position, a in enumerate(rest + list(axes)):
+            inverse[a] = position
+        others = xp.transpose(others, inverse)
         return (_expand(g, x.shape, self.axis, self.keepdims) * others,)
 
 

@@ -150,13 +150,11 @@ class Repeat(Function):
             r = int(self.repeats)
             new = flat_shape[:axis] + (n, r) + flat_shape[axis + 1 :]
             return (g.reshape(new).sum(axis=axis + 1).reshape(shape),)
-        starts = xp.concatenate([xp.zeros(1, dtype=int), xp.cumsum(self.repeats)[:-1]])
-        summed = xp.add.reduceat(g, starts, axis=axis) if g.shape[axis] else g
-        keep = xp.asarray(self.repeats) > 0  # reduceat gives a value for empty runs
-        zero = xp.zeros((), dtype=g.dtype)
-        mask_shape = [1] * g.ndim
-        mask_shape[axis] = n
-        return (xp.where(keep.reshape(mask_shape), summed, zero).reshape(shape),)
+        # Per-element counts: scatter-add each output slot back to its source.
+        source = xp.repeat(xp.arange(n), xp.asarray(self.repeats))
+        grad = xp.zeros(flat_shape, dtype=g.dtype)
+        xp.add.at(grad, (slice(None),) * axis + (source,), g)
+        return (grad.reshape(shape),)
 
 
 def _prod(shape: tuple[int, ...]) -> int:
