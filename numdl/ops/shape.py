@@ -245,7 +245,7 @@ def flatten(x: Any, start_axis: int = 0) -> Any:
     """
     shape = _shape_of(x)
     start = start_axis % builtins.max(len(shape), 1)
-    return reshape(x, tuple(shape[:start]) + (-1,))
+    return reshape(x, tuple(shape[:start]) + (_prod(shape[start:]),))
 
 
 def getitem(x: Any, index: Any) -> Any:
@@ -340,7 +340,7 @@ def repeat(x: Any, repeats: Any, axis: Any = None) -> Any:
     [1.0, 1.0, 2.0, 2.0]
     """
     if isinstance(repeats, (list, tuple)):
-        repeats = array_module(_data(x)).asarray(repeats)
+        repeats = array_module(_data(x)).asarray(repeats, dtype="int64")
     return Repeat.apply(x, repeats=repeats, axis=axis)
 
 
