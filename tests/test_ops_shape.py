@@ -19,7 +19,7 @@ from numdl import ops
 from numdl.autograd.tensor import Tensor
 from numdl.testing import assert_torch_parity, check_grad
 
-SETTINGS = settings(max_examples=20, deadline=None)
+SETTINGS = settings(max_examples=30, deadline=None)
 seeds = st.integers(0, 2**32 - 1)
 float_types = st.sampled_from([np.float64, np.float32])
 shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)

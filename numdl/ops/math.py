@@ -9,9 +9,10 @@ function's domain are IEEE values, returned without a RuntimeWarning:
 ``exp(1e4) = inf`` (float32 and float64 alike), ``log(0) = -inf``,
 ``log(-1) = nan``, ``sqrt(-1) = nan``, ``1 / 0 = inf``, ``0 ** -1 = inf``,
 ``sqrt'(0) = inf``. Where the result is finite (``exp(-1e4) = 0``,
-``tanh(1e4) = 1``, ``erf(1e-38)``) it is exact and silent. The cheap
-arithmetic ops (add, multiply, matmul) are not wrapped: they only overflow
-past the float range (3e38 in float32).
+``tanh(1e4) = 1``, ``erf(1e-38)``) it is exact and silent. The cheap hot
+ops (add, subtract, multiply, matmul, square, sum, mean) are not wrapped, to
+keep them fast: they warn as NumPy does only past the float range (3e38 in
+float32) or on ``inf - inf``, where PyTorch is silent.
 
 Reductions over an empty axis follow PyTorch too: ``sum`` 0, ``prod`` 1,
 ``mean``/``var``/``std`` NaN, ``logsumexp`` -inf; ``max``/``min`` raise.
