@@ -300,6 +300,12 @@ class CosineDecayRestarts(LearningRateSchedule):
     Period ``i`` lasts ``first_decay_steps * t_mul**i`` steps and starts from
     ``initial_learning_rate * m_mul**i``; within a period at fraction ``f``,
     ``lr = initial * ((1 - alpha) * m_mul**i * 0.5 * (1 + cos(pi * f)) + alpha)``.
+    Keras finds ``i`` as ``floor(log(1 - step / first * (1 - t_mul)) / log(t_mul))``;
+    numdl does too, then corrects it where rounding puts a restart step in
+    the period before (where Keras returns ``alpha`` instead of the restart
+    value). With ``t_mul < 1`` the periods shrink and end after
+    ``first_decay_steps / (1 - t_mul)`` steps: later steps raise ValueError
+    (Keras gives NaN).
 
     >>> s = CosineDecayRestarts(1.0, first_decay_steps=10, t_mul=2.0, m_mul=0.5)
     >>> s(0), s(10), s(30)
@@ -316,6 +322,7 @@ class CosineDecayRestarts(LearningRateSchedule):
         name: str = "SGDRDecay",
     ) -> None:
         _check_positive("first_decay_steps", first_decay_steps)
+        _check_positive("t_mul", t_mul)
         self.initial_learning_rate = initial_learning_rate
         self.first_decay_steps = first_decay_steps
         self.t_mul = t_mul
@@ -329,12 +336,28 @@ class CosineDecayRestarts(LearningRateSchedule):
         if t_mul == 1.0:
             i_restart = math.floor(fraction)
             fraction -= i_restart
-        else:  # sum of the first i periods: (1 - t_mul**i) / (1 - t_mul)
-            i_restart = math.floor(
-                math.log(1.0 - fraction * (1.0 - t_mul)) / math.log(t_mul)
-            )
-            done = (1.0 - t_mul**i_restart) / (1.0 - t_mul)
-            fraction = (fraction - done) / t_mul**i_restart
+        else:
+            x = 1.0 - fraction * (1.0 - t_mul)
+            if x <= 0.0:  # only when t_mul < 1: the shrinking periods are over
+                raise ValueError(
+                    f"CosineDecayRestarts: with t_mul={t_mul} < 1 the restarts end "
+                    f"after first_decay_steps / (1 - t_mul) steps; got step {step}"
+                )
+            i_restart = math.floor(math.log(x) / math.log(t_mul))
+
+            def done(i: int) -> float:  # length of the first i periods
+                return (1.0 - t_mul**i) / (1.0 - t_mul)
+
+            # at a restart step the rounding of log, or of t_mul**i, can leave
+            # the step a hair before the boundary: a step within 1e-12 of the
+            # start of a period is in that period
+            tol = 1e-12 * max(1.0, fraction)
+            while done(i_restart + 1) <= fraction + tol:
+                i_restart += 1
+            while i_restart > 0 and done(i_restart) > fraction + tol:
+                i_restart -= 1
+            start = done(i_restart)
+            fraction = max(fraction - start, 0.0) / t_mul**i_restart
         cosine = 0.5 * self.m_mul**i_restart * (1.0 + math.cos(math.pi * fraction))
         return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
 
