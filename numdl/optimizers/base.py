@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from numdl.autograd.tensor import Tensor
 from numdl.backend import array_module
 from numdl.optimizers.schedules import LearningRateSchedule
 from numdl.optimizers.schedules import deserialize as _deserialize_schedule
@@ -215,7 +216,7 @@ class Optimizer:
         [-0.1, -0.1]
         """
         pairs = list(grads_and_vars)
-        kept = [(getattr(g, "data", g), p) for g, p in pairs if g is not None]
+        kept = [(_as_array(g, p), p) for g, p in pairs if g is not None]
         if pairs and not kept:
             raise ValueError(
                 f"{type(self).__name__}: no gradients provided for any parameter."
@@ -444,6 +445,15 @@ class Optimizer:
         return (
             f"{type(self).__name__}(name={self.name!r}, iterations={self.iterations})"
         )
+
+
+def _as_array(g: Any, p: Any) -> Any:
+    """The gradient's array: a Tensor's data; lists and numbers become arrays."""
+    if isinstance(g, Tensor):
+        return g.data
+    if not hasattr(g, "shape"):
+        return array_module(p.data).asarray(g, dtype=p.data.dtype)
+    return g
 
 
 def _norm(g: Any) -> float:
