@@ -828,6 +828,17 @@ def test_zero_gradient_with_clipnorm_and_global_clipnorm_is_finite():
         assert w.data.tolist() == [1.0, 1.0, 1.0]
 
 
+def test_centered_rmsprop_with_a_steady_gradient_stays_finite():
+    # v - a**2 = rho**t (1 - rho**t) g**2 -> 0: float32 rounding makes it
+    # negative (Keras and torch give NaN there); numdl clamps it at 0
+    w = Tensor(np.zeros(64, np.float32), requires_grad=True)
+    g = np.linspace(-3, 3, 64).astype(np.float32)
+    opt = RMSprop(0.001, centered=True)
+    for _ in range(300):
+        opt.apply_gradients([(g, w)])
+    assert np.all(np.isfinite(w.data)) and np.all(np.sign(w.data) == -np.sign(g))
+
+
 def test_base_optimizer_has_no_rule():
     with pytest.raises(NotImplementedError):
         Optimizer().apply_gradients([(np.ones(1), Tensor(np.ones(1)))])

@@ -14,13 +14,17 @@ class RMSprop(Optimizer):
 
         v = rho * v + (1 - rho) * g**2
         a = rho * a + (1 - rho) * g                  # centered only
-        d = v - a**2 + eps  (centered)  or  v + eps
+        d = v - a**2 + eps  (centered)  or  v + eps  # see below for v - a**2
         inc = lr * g / sqrt(d)
         m = momentum * m + inc;  w -= m              # momentum > 0
         w -= inc                                     # momentum == 0
 
     State: ``velocity`` (``v``), ``average_gradient`` (``a``, centered) and
     ``momentum`` (``m``, momentum > 0).
+
+    ``v - a**2 >= 0`` in exact arithmetic, but for a steady gradient it tends
+    to 0 and rounding can make it negative, where Keras and torch take the
+    square root of a negative number (NaN); numdl clamps it at 0 first.
 
     Compared with ``torch.optim.RMSprop`` (``alpha`` is ``rho``): torch adds
     ``eps`` outside the square root, ``g / (sqrt(d) + eps)``; Keras inside,
@@ -85,7 +89,8 @@ class RMSprop(Optimizer):
             a += tmp  # a = rho * a + (1 - rho) * g
             xp.multiply(a, a, out=tmp)
             xp.subtract(v, tmp, out=tmp)
-            tmp += self.epsilon  # d = v - a**2 + eps
+            xp.maximum(tmp, 0.0, out=tmp)  # rounding can make v - a**2 < 0
+            tmp += self.epsilon  # d = max(v - a**2, 0) + eps
         else:
             xp.add(v, self.epsilon, out=tmp)  # d = v + eps
         xp.sqrt(tmp, out=tmp)
