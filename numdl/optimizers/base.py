@@ -14,7 +14,10 @@ step, as in Keras's ``BaseOptimizer``:
 Subclasses say which buffers each parameter needs (``_slot_names``), compute
 their scalar factors once per step in Python floats (``_factors``) and update
 one parameter in place (``_update``). The gradient arrays are never written
-to: they may be shared.
+to: they may be shared. Besides its state, each parameter gets one or two
+work arrays of its shape (``_work_names``), allocated with the state, so a
+step allocates nothing unless gradients are clipped; parameters are keyed by
+``id`` and kept alive by the optimizer, so ids are never reused.
 
 State is a flat dict of named arrays (``get_state`` / ``set_state``):
 ``"iterations"``, optimizer-wide scalars such as Nadam's ``"u_product"``,
