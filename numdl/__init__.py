@@ -7,7 +7,7 @@
 [12.0]
 """
 
-from numdl import config, ops
+from numdl import activations, config, datasets, losses, ops, optimizers, testing
 from numdl.autograd import Function, Tensor, enable_grad, no_grad, tensor
 from numdl.config import set_random_seed
 
@@ -16,10 +16,15 @@ __version__ = "0.1.0"
 __all__ = [
     "Function",
     "Tensor",
+    "activations",
     "config",
+    "datasets",
     "enable_grad",
+    "losses",
     "no_grad",
     "ops",
+    "optimizers",
     "set_random_seed",
     "tensor",
+    "testing",
 ]

@@ -35,7 +35,7 @@ def register(kind: str, *names: str) -> Callable[[Any], Any]:
 def names(kind: str) -> list[str]:
     """Return the sorted names registered for ``kind``.
 
-    >>> "twice" in names("demo")
+    >>> "relu" in names("activation")
     True
     """
     return sorted(_REGISTRIES.get(kind, {}))
@@ -44,8 +44,8 @@ def names(kind: str) -> list[str]:
 def get(kind: str, identifier: Any) -> Any:
     """Resolve a registered name; non-strings (callables, objects) pass through.
 
-    >>> get("demo", "twice")(1)
-    2
+    >>> get("activation", "relu").__name__
+    'relu'
     """
     if not isinstance(identifier, str):
         return identifier
@@ -61,8 +61,8 @@ def get(kind: str, identifier: Any) -> Any:
 def name_of(kind: str, obj: Any) -> str | None:
     """Return the first registered name of ``obj`` in ``kind``, or None.
 
-    >>> name_of("demo", get("demo", "twice"))
-    'twice'
+    >>> name_of("activation", get("activation", "relu"))
+    'relu'
     """
     for name, value in _REGISTRIES.get(kind, {}).items():
         if value is obj:
