@@ -58,29 +58,50 @@ class Function:
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         """Run ``forward`` on the inputs' data and record the op for backward."""
-        tensors = [a for a in args if isinstance(a, Tensor)]
-        if not tensors:
-            out = cls().forward(*[_as_array(a) for a in args], **kwargs)
-            # Python numbers in, NumPy scalar out (``add(1.0, 2.0)``).
-            return np.asarray(out)[()] if isinstance(out, (int, float)) else out
-        dtype = _tensor_dtype(tensors)
-        promote = cls.promote_integers
-        arrays = [
-            a.data if isinstance(a, Tensor) else _as_operand(a, dtype, promote)
-            for a in args
-        ]
+        # One pass over the arguments: unwrap tensors, find their common float
+        # type and whether any needs a gradient. Constants are converted after,
+        # once the type is known (rare in hot code: layers pass tensors).
+        arrays = list(args)
+        needs = [False] * len(args)
+        dtype = None
+        constants = False
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor):
+                data = arrays[i] = a.data
+                needs[i] = a.requires_grad
+                if dtype is None:
+                    dtype = data.dtype
+                elif data.dtype is not dtype and data.dtype != dtype:
+                    dtype = np.result_type(dtype, data.dtype)
+            else:
+                constants = True
+        if dtype is None:
+            return _apply_to_arrays(cls, args, kwargs)
+        if constants:
+            promote = cls.promote_integers
+            for i, a in enumerate(args):
+                if not isinstance(a, Tensor):
+                    arrays[i] = _as_operand(a, dtype, promote)
         fn = cls()
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        record = grad_mode._State.enabled and cls.differentiable and any(needs)
-        fn.needs_input_grad = needs
+        fn.needs_input_grad = needs = tuple(needs)
         out = fn.forward(*arrays, **kwargs)
         if isinstance(out, np.generic):  # NumPy reductions give scalars
             out = np.asarray(out)
-        if not record or out.dtype.kind not in "fc":  # casts to int: no graph
-            return Tensor(out)
+        if (
+            not (grad_mode._State.enabled and cls.differentiable and any(needs))
+            or out.dtype.kind not in "fc"  # casts to int: no graph
+        ):
+            return _new_tensor(out, False, None)
         fn.inputs = args
         fn.freed = False
-        return Tensor(out, requires_grad=True, _ctx=fn)
+        return _new_tensor(out, True, fn)
+
+
+def _apply_to_arrays(cls: type[Function], args: tuple, kwargs: dict) -> Any:
+    """``cls`` on inputs none of which is a Tensor: NumPy in, NumPy out."""
+    out = cls().forward(*[_as_array(a) for a in args], **kwargs)
+    # Python numbers in, NumPy scalar out (``add(1.0, 2.0)``).
+    return np.asarray(out)[()] if isinstance(out, (int, float)) else out
 
 
 def _is_python_number(x: Any) -> bool:
@@ -93,15 +114,6 @@ def _as_array(x: Any) -> Any:
     if _is_python_number(x) or x is None:
         return x
     return np.asarray(x) if isinstance(x, (list, tuple)) else x
-
-
-def _tensor_dtype(tensors: list[Tensor]) -> Any:
-    """The float type the op computes in: the tensors' float type, else floatx."""
-    dtype = tensors[0].data.dtype
-    for t in tensors[1:]:
-        if t.data.dtype != dtype:
-            dtype = np.result_type(dtype, t.data.dtype)
-    return dtype
 
 
 def _as_operand(x: Any, dtype: Any, promote_integers: bool = False) -> Any:
@@ -145,4 +157,4 @@ def zeros_like_grad(x: Any) -> Any:
     return array_module(x).zeros_like(x)
 
 
-from numdl.autograd.tensor import Tensor  # noqa: E402  (circular: Tensor uses ops)
+from numdl.autograd.tensor import Tensor, _new_tensor  # noqa: E402  (circular)

@@ -292,73 +292,94 @@ def _data(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
 
 
-def _topological_order(root: Tensor) -> list[Tensor]:
-    """Tensors of the graph below ``root``, each after all tensors that use it.
+def _new_tensor(data: Any, requires_grad: bool, ctx: Any) -> Tensor:
+    """A Tensor without ``__init__``'s checks, for ``Function.apply``.
 
-    Iterative depth-first search with an explicit stack: no recursion limit.
+    Safe because apply passes ``requires_grad=True`` only for float outputs.
     """
-    order: list[Tensor] = []
-    visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    t = _object_new(Tensor)
+    t.data = data
+    t.grad = None
+    t.requires_grad = requires_grad
+    t._ctx = ctx
+    t.name = None
+    return t
+
+
+_object_new = object.__new__
+
+
+def _pending_counts(root: Tensor) -> dict[int, int]:
+    """For each non-leaf tensor below ``root`` (by id): how many uses it has.
+
+    A use is one input slot of one op in the graph; backward may run an op
+    once every use of its output has delivered its gradient. Iterative, so a
+    chain of 100,000 ops is fine.
+    """
+    counts = {id(root): 0}
+    stack = [root._ctx]
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        ctx = node._ctx
-        if ctx is not None:
-            for parent in ctx.inputs:
-                if (
-                    isinstance(parent, Tensor)
-                    and parent._ctx is not None
-                    and id(parent) not in visited
-                ):
-                    stack.append((parent, False))
-    order.reverse()
-    return order
+        fn = stack.pop()
+        for parent, needed in zip(fn.inputs, fn.needs_input_grad):
+            # ``needed`` is False for constants; a needed leaf has no ``_ctx``.
+            if needed and parent._ctx is not None:
+                key = id(parent)
+                if key in counts:
+                    counts[key] += 1
+                else:
+                    counts[key] = 1
+                    stack.append(parent._ctx)
+    return counts
 
 
 def _run_backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
     """Propagate ``grad`` from ``root`` to the leaves, accumulating ``.grad``.
 
-    Gradients are always added out of place, so an array handed on by one op
-    (``add`` passes its gradient through) is never modified behind its back.
+    An op runs once all users of its output have handed in their gradients
+    (Kahn's topological order). Each gradient is dropped as soon as its op has
+    used it, and saved buffers are freed as the pass goes (unless
+    ``retain_graph``). Gradients are added out of place, so an array handed on
+    by one op (``add`` passes its gradient through) is never modified behind
+    its back.
     """
     if root._ctx is None:
         _accumulate_leaf(root, grad)
         return
+    counts = _pending_counts(root)
     grads: dict[int, Any] = {id(root): grad}
-    for node in _topological_order(root):
-        g = grads.pop(id(node), None)
-        if g is None:
-            continue
+    ready = [root]
+    while ready:
+        node = ready.pop()
         fn = node._ctx
-        if fn.freed:
-            from numdl.autograd.function import free_check
-
-            free_check(fn)
-        input_grads = fn.backward(g)
-        if not retain_graph:
-            fn.freed = True
-            fn.__dict__.clear()
+        g = grads.pop(id(node), None)
+        if g is None:  # no gradient reached this tensor: its inputs get none
+            input_grads = (None,) * len(fn.inputs)
+        else:
+            if fn.freed:
+                free_check(fn)
+            input_grads = fn.backward(g)
+            if not retain_graph:
+                fn.freed = True
+                fn.__dict__.clear()
         handed_on = False  # ``g`` given to one input as is may not go to a second
         for parent, pg, needed in zip(fn.inputs, input_grads, fn.needs_input_grad):
-            if not needed or pg is None:
+            if not needed:
                 continue
-            if pg is g:
+            if pg is not None and pg is g:
                 if handed_on:
                     pg = pg.copy()
                 handed_on = True
             if parent._ctx is None:
-                _accumulate_leaf(parent, pg)
-            else:
-                key = id(parent)
+                if pg is not None:
+                    _accumulate_leaf(parent, pg)
+                continue
+            key = id(parent)
+            if pg is not None:
                 previous = grads.get(key)
                 grads[key] = pg if previous is None else previous + pg
+            counts[key] -= 1
+            if not counts[key]:
+                ready.append(parent)
 
 
 def _accumulate_leaf(leaf: Tensor, g: Any) -> None:
@@ -367,16 +388,21 @@ def _accumulate_leaf(leaf: Tensor, g: Any) -> None:
     NumPy scalars (what 0-d arithmetic returns) and read-only views (sum's
     broadcast gradient) are turned into arrays of their own.
     """
-    if g.shape != leaf.data.shape:  # a gradient must never change a shape
+    data = leaf.data
+    if g.shape != data.shape:  # a gradient must never change a shape
         raise RuntimeError(
             f"internal error: gradient of shape {g.shape} for a leaf of shape "
-            f"{leaf.data.shape}"
+            f"{data.shape}"
         )
     if leaf.grad is not None:
         g = leaf.grad + g
+    # The common case, kept as is: a writeable ndarray of the leaf's type.
+    if type(g) is type(data) and g.dtype == data.dtype and g.flags.writeable:
+        leaf.grad = g
+        return
     xp = array_module(g)
-    if g.dtype != leaf.data.dtype:
-        g = xp.asarray(g).astype(leaf.data.dtype)
+    if g.dtype != data.dtype:
+        g = xp.asarray(g).astype(data.dtype)
     elif not isinstance(g, xp.ndarray) or not g.flags.writeable:
         g = xp.array(g)
     leaf.grad = g
@@ -404,3 +430,4 @@ def tensor(
 
 
 from numdl import ops  # noqa: E402  (circular: ops build Tensors)
+from numdl.autograd.function import free_check  # noqa: E402
