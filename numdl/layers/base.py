@@ -1,0 +1,543 @@
+"""``Layer``: the base of every layer and model, with Keras's life cycle.
+
+A layer is created with its settings, builds its weights the first time it is
+called (when the input shape is known), then computes ``call(inputs)``:
+
+>>> import numpy as np
+>>> from numdl import layers
+>>> dense = layers.Dense(3)
+>>> dense.built
+False
+>>> y = dense(np.ones((2, 4), "float32"))   # builds a (4, 3) kernel, then calls
+>>> y.shape, dense.kernel.shape
+((2, 3), (4, 3))
+
+Called on arrays or Tensors, a layer computes at once and returns a Tensor.
+Called on the symbolic tensors that ``Input`` makes, it records a node of a
+functional model instead (see ``symbolic.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+from typing import Any
+
+import numpy as np
+
+from numdl import config, tree
+from numdl.autograd.tensor import Tensor
+from numdl.backend import array_module, to_numpy
+from numdl.variables import Variable
+
+_NAME_COUNTS: dict[str, int] = {}
+_LAYER_KWARGS = ("input_shape", "input_dim", "batch_size", "batch_input_shape")
+
+
+def unique_name(base: str) -> str:
+    """Return ``base``, then ``base_1``, ``base_2``, ... (Keras's auto names).
+
+    >>> reset_names(); unique_name("dense"), unique_name("dense")
+    ('dense', 'dense_1')
+    """
+    count = _NAME_COUNTS.get(base, 0)
+    _NAME_COUNTS[base] = count + 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def reset_names() -> None:
+    """Restart auto names from ``dense`` (part of ``numdl.utils.clear_session``).
+
+    >>> reset_names()
+    """
+    _NAME_COUNTS.clear()
+
+
+def snake_case(name: str) -> str:
+    """``BatchNormalization`` -> ``batch_normalization``.
+
+    >>> snake_case("Conv2DTranspose")
+    'conv2d_transpose'
+    """
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+class _CallContext:
+    """Where we are in nested layer calls: the outermost call clears old losses,
+    and sublayers inherit ``training`` from the outer call unless given one."""
+
+    depth = 0
+    training: bool | None = None
+
+
+class InputSpec:
+    """What a layer accepts: ``ndim``/``min_ndim`` and fixed sizes of some axes.
+
+    >>> InputSpec(min_ndim=2, axes={-1: 4}).axes
+    {-1: 4}
+    """
+
+    def __init__(
+        self,
+        ndim: int | None = None,
+        min_ndim: int | None = None,
+        max_ndim: int | None = None,
+        axes: dict[int, int] | None = None,
+    ) -> None:
+        self.ndim, self.min_ndim, self.max_ndim = ndim, min_ndim, max_ndim
+        self.axes = axes or {}
+
+
+class Layer:
+    """Base class of layers: ``build`` once, then ``call`` (Keras's contract).
+
+    Subclasses write ``__init__`` (settings), ``build(input_shape)`` (weights
+    via ``add_weight``), ``call(inputs, training=None)`` and ``get_config``.
+
+    >>> class Double(Layer):
+    ...     def call(self, inputs):
+    ...         return inputs * 2
+    >>> Double()(np.array([1.0, 2.0])).tolist()
+    [2.0, 4.0]
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # As in Keras, calling ``build`` (directly or on first call) marks the
+        # layer built and remembers the shape it was built for.
+        super().__init_subclass__(**kwargs)
+        if "build" in cls.__dict__:
+            cls.build = _build_wrapper(cls.__dict__["build"])
+
+    def __init__(
+        self,
+        *,
+        activity_regularizer: Any = None,
+        trainable: bool = True,
+        dtype: Any = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        unknown = [k for k in kwargs if k not in _LAYER_KWARGS]
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}: unexpected keyword argument(s) "
+                f"{', '.join(unknown)}"
+            )
+        self._layers: list[Layer] = []
+        self._own_weights: list[Variable] = []
+        self._losses: list[Any] = []
+        self._inbound_nodes: list[Any] = []
+        self.name = name or unique_name(snake_case(type(self).__name__))
+        self._trainable = trainable
+        self.dtype = np.dtype(dtype or config.floatx()).name
+        self.built = False
+        self.input_spec: InputSpec | None = None
+        self._build_shapes: Any = None
+        self._batch_input_shape = _batch_shape_from_kwargs(kwargs)
+        self.activity_regularizer = _get_regularizer(activity_regularizer)
+
+    # ---------------------------------------------------------- tracking
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Sublayers assigned as attributes (or lists of them) are tracked, so
+        # their weights belong to this layer, as in Keras and PyTorch.
+        if isinstance(value, Layer) and name != "_layers":
+            self._track(value)
+        elif isinstance(value, (list, tuple)) and value and name != "_layers":
+            for item in value:
+                if isinstance(item, Layer):
+                    self._track(item)
+        super().__setattr__(name, value)
+
+    def _track(self, layer: Layer) -> None:
+        layers = self.__dict__.get("_layers")
+        if layers is None:
+            raise RuntimeError(
+                f"{type(self).__name__}: call super().__init__() before assigning "
+                f"layers to attributes"
+            )
+        if all(existing is not layer for existing in layers):
+            layers.append(layer)
+
+    # ------------------------------------------------------------ weights
+    def add_weight(
+        self,
+        shape: Any = None,
+        initializer: Any = "glorot_uniform",
+        dtype: Any = None,
+        trainable: bool = True,
+        regularizer: Any = None,
+        constraint: Any = None,
+        name: str | None = None,
+    ) -> Variable:
+        """Create a weight, initialised and registered with this layer.
+
+        >>> layer = Layer(name="demo")
+        >>> w = layer.add_weight((2, 2), initializer="ones", name="w")
+        >>> w.path, layer.count_params()
+        ('demo/w', 4)
+        """
+        from numdl import constraints, initializers
+
+        shape = tuple(int(n) for n in (shape or ()))
+        dtype = np.dtype(dtype or self.dtype)
+        value = initializers.get(initializer)(shape, dtype=dtype)
+        value = np.asarray(value, dtype=dtype)
+        variable = Variable(
+            value,
+            trainable=trainable,
+            name=name,
+            regularizer=_get_regularizer(regularizer),
+            constraint=constraints.get(constraint),
+        )
+        variable.path = f"{self.name}/{name}" if name else self.name
+        variable.requires_grad = trainable and dtype.kind == "f" and self.trainable
+        self._own_weights.append(variable)
+        return variable
+
+    @property
+    def trainable(self) -> bool:
+        """Freeze a layer (and its sublayers) with ``layer.trainable = False``."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = bool(value)
+        for v in self._own_weights:
+            v.requires_grad = v.trainable and self._trainable
+        for layer in self._layers:
+            layer.trainable = value
+
+    @property
+    def weights(self) -> list[Variable]:
+        """Every weight of this layer and its sublayers, each once.
+
+        >>> from numdl import layers
+        >>> dense = layers.Dense(2, name="d")
+        >>> dense.build((None, 3))
+        >>> [w.path for w in dense.weights]
+        ['d/kernel', 'd/bias']
+        """
+        return _unique(self._own_weights + [w for s in self._layers for w in s.weights])
+
+    @property
+    def trainable_weights(self) -> list[Variable]:
+        """The weights an optimizer updates (none when ``trainable`` is False)."""
+        if not self.trainable:
+            return []
+        own = [v for v in self._own_weights if v.trainable]
+        return _unique(own + [w for s in self._layers for w in s.trainable_weights])
+
+    @property
+    def non_trainable_weights(self) -> list[Variable]:
+        """The weights no optimizer touches (moving statistics, frozen layers)."""
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Return copies of the weights as NumPy arrays, in Keras's order.
+
+        >>> from numdl import layers
+        >>> dense = layers.Dense(2)
+        >>> dense.build((None, 3))
+        >>> [w.shape for w in dense.get_weights()]
+        [(3, 2), (2,)]
+        """
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights: list[Any]) -> None:
+        """Set every weight from a list of arrays (shapes must match).
+
+        >>> from numdl import layers
+        >>> d = layers.Dense(1)
+        >>> d.build((None, 2))
+        >>> d.set_weights([np.ones((2, 1)), np.zeros(1)])
+        >>> d(np.array([[1.0, 2.0]])).tolist()
+        [[3.0]]
+        """
+        own = self.weights
+        if len(weights) != len(own):
+            raise ValueError(
+                f"Layer {self.name!r}: set_weights expects a list of {len(own)} "
+                f"arrays, got {len(weights)}"
+            )
+        bad = [
+            f"{w.path}: expected {w.shape}, got {np.shape(value)}"
+            for w, value in zip(own, weights)
+            if tuple(np.shape(value)) != w.shape
+        ]
+        if bad:
+            raise ValueError(
+                f"Layer {self.name!r}: set_weights shape mismatch: " + "; ".join(bad)
+            )
+        for w, value in zip(own, weights):
+            w.assign(to_numpy(value.data if isinstance(value, Tensor) else value))
+
+    def count_params(self) -> int:
+        """Number of scalars in all weights (the layer must be built).
+
+        >>> from numdl import layers
+        >>> dense = layers.Dense(2)
+        >>> dense.build((None, 3))
+        >>> dense.count_params()
+        8
+        """
+        if not self.built and not self._own_weights:
+            raise ValueError(
+                f"Layer {self.name!r} is not built yet, so it has no weights to "
+                f"count; call it on data or give it an input shape first"
+            )
+        return int(sum(w.size for w in self.weights))
+
+    # ------------------------------------------------------------- losses
+    def add_loss(self, loss: Any) -> None:
+        """Add a loss term (a scalar Tensor) to be minimised with the main loss.
+
+        >>> layer = Layer(); layer.add_loss(2.0); [float(x) for x in layer.losses]
+        [2.0]
+        """
+        self._losses.append(loss)
+
+    @property
+    def losses(self) -> list[Any]:
+        """Losses added during the last call plus weight regularization terms."""
+        out = list(self._losses)
+        for v in self._own_weights:
+            if v.regularizer is not None and v.trainable:
+                out.append(v.regularizer(v))
+        for layer in self._layers:
+            out.extend(layer.losses)
+        return out
+
+    def _clear_losses(self) -> None:
+        self._losses = []
+        for layer in self._layers:
+            layer._clear_losses()
+
+    # --------------------------------------------------------------- call
+    def build(self, input_shape: Any) -> None:
+        """Create weights for inputs of ``input_shape`` (batch axis ``None``)."""
+        self.built = True
+
+    def call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        """The computation; subclasses override it."""
+        return inputs
+
+    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        from numdl.layers import symbolic
+
+        if symbolic.any_symbolic(inputs):
+            return symbolic.symbolic_call(self, inputs, args, kwargs)
+        inputs = tree.map_structure(self._to_tensor, inputs)
+        training = kwargs.pop("training", None)
+        outer_training = _CallContext.training
+        if training is None:
+            training = outer_training
+        if _CallContext.depth == 0:
+            self._clear_losses()
+        _CallContext.depth += 1
+        _CallContext.training = training
+        try:
+            self._maybe_build(inputs)
+            self._check_input_spec(inputs)
+            if self._accepts_training() and training is not None:
+                kwargs["training"] = training
+            outputs = self.call(inputs, *args, **kwargs)
+            if self.activity_regularizer is not None:
+                for out in tree.flatten(outputs):
+                    self.add_loss(self.activity_regularizer(out))
+        finally:
+            _CallContext.depth -= 1
+            _CallContext.training = outer_training
+        return outputs
+
+    def _to_tensor(self, x: Any) -> Any:
+        """Arrays and lists become Tensors; floats take the layer's dtype."""
+        if isinstance(x, Tensor) or x is None:
+            return x
+        if isinstance(x, (str, bool)) or callable(x):
+            return x
+        xp = array_module(x)
+        arr = xp.asarray(x)
+        if arr.dtype.kind == "f" and arr.dtype != self.dtype:
+            arr = arr.astype(self.dtype)
+        return Tensor(arr)
+
+    def _maybe_build(self, inputs: Any) -> None:
+        if self.built:
+            return
+        shapes = tree.map_structure(_shape_of, inputs)
+        shapes = _with_unknown_batch(shapes)
+        self._build_shapes = shapes
+        self.build(shapes)
+        self.built = True
+
+    def _accepts_training(self) -> bool:
+        cls = type(self)
+        cached = _TRAINING_ARG.get(cls)
+        if cached is None:
+            params = inspect.signature(cls.call).parameters
+            cached = "training" in params or any(
+                p.kind is p.VAR_KEYWORD for p in params.values()
+            )
+            _TRAINING_ARG[cls] = cached
+        return cached
+
+    def _check_input_spec(self, inputs: Any) -> None:
+        spec = self.input_spec
+        if spec is None or not isinstance(inputs, Tensor):
+            return
+        check_input_spec(self, spec, tuple(inputs.shape))
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        """Output shape for ``input_shape`` (found by running on dummy data).
+
+        >>> from numdl import layers
+        >>> layers.Dense(5).compute_output_shape((None, 3))
+        (None, 5)
+        """
+        from numdl.layers import symbolic
+
+        return symbolic.infer_output_shape(self, input_shape)
+
+    # ------------------------------------------------------------ configs
+    def get_config(self) -> dict[str, Any]:
+        """Settings that recreate this layer (weights not included).
+
+        >>> Layer(name="x").get_config()["name"]
+        'x'
+        """
+        cfg: dict[str, Any] = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": self.dtype,
+        }
+        if self._batch_input_shape is not None:
+            cfg["batch_input_shape"] = list(self._batch_input_shape)
+        if self.activity_regularizer is not None:
+            from numdl import regularizers
+
+            cfg["activity_regularizer"] = regularizers.serialize(
+                self.activity_regularizer
+            )
+        return cfg
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        """Recreate a layer from ``get_config()``.
+
+        >>> Layer.from_config({"name": "y"}).name
+        'y'
+        """
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r}, built={self.built}>"
+
+
+_TRAINING_ARG: dict[type, bool] = {}
+
+
+def _build_wrapper(build: Any) -> Any:
+    @functools.wraps(build)
+    def wrapped(self: Layer, input_shape: Any = None, *args: Any, **kw: Any) -> Any:
+        result = build(self, input_shape, *args, **kw)
+        self._build_shapes = input_shape
+        self.built = True
+        return result
+
+    return wrapped
+
+
+def check_input_spec(layer: Layer, spec: InputSpec, shape: tuple[int, ...]) -> None:
+    """Raise a ValueError naming ``layer`` when ``shape`` breaks ``spec``.
+
+    >>> check_input_spec(Layer(name="l"), InputSpec(ndim=2), (3, 4, 5))
+    Traceback (most recent call last):
+    ValueError: Layer 'l' expects inputs with 2 dimensions, got shape (3, 4, 5)
+    """
+    kind, name = type(layer).__name__, layer.name
+    ndim = len(shape)
+    if spec.ndim is not None and ndim != spec.ndim:
+        raise ValueError(
+            f"{kind} {name!r} expects inputs with {spec.ndim} dimensions, got "
+            f"shape {shape}"
+        )
+    if spec.min_ndim is not None and ndim < spec.min_ndim:
+        raise ValueError(
+            f"{kind} {name!r} expects inputs with at least {spec.min_ndim} "
+            f"dimensions, got shape {shape}"
+        )
+    if spec.max_ndim is not None and ndim > spec.max_ndim:
+        raise ValueError(
+            f"{kind} {name!r} expects inputs with at most {spec.max_ndim} "
+            f"dimensions, got shape {shape}"
+        )
+    for axis, size in spec.axes.items():
+        if -ndim <= axis < ndim and shape[axis] not in (size, None):
+            raise ValueError(_axis_message(kind, name, axis, size, shape))
+
+
+def _axis_message(
+    kind: str, name: str, axis: int, size: int, shape: tuple[int, ...]
+) -> str:
+    where = "last axis" if axis == -1 else f"axis {axis}"
+    message = f"{kind} {name!r} expects inputs with {where} {size}, got shape {shape}"
+    rest = shape[1:]
+    if axis == -1 and len(shape) > 2 and None not in rest and np.prod(rest) == size:
+        message += " — add a Flatten layer before it?"
+    return message
+
+
+def is_shape(x: Any) -> bool:
+    """True for a shape tuple such as ``(None, 3)``, False for lists of them.
+
+    >>> is_shape((None, 3)), is_shape([(None, 3), (None, 4)])
+    (True, False)
+    """
+    return isinstance(x, tuple) and all(isinstance(n, (int, type(None))) for n in x)
+
+
+def _shape_of(x: Any) -> Any:
+    return tuple(x.shape) if hasattr(x, "shape") else None
+
+
+def _with_unknown_batch(shapes: Any) -> Any:
+    """Build shapes have ``None`` for the batch axis, as in Keras."""
+    if is_shape(shapes):
+        return (None,) + shapes[1:] if shapes else shapes
+    if isinstance(shapes, (list, tuple)):
+        return type(shapes)(_with_unknown_batch(s) for s in shapes)
+    if isinstance(shapes, dict):
+        return {k: _with_unknown_batch(v) for k, v in shapes.items()}
+    return shapes
+
+
+def _batch_shape_from_kwargs(kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
+    """``input_shape=(4,)`` / ``input_dim=4`` -> ``(None, 4)``, Keras-style."""
+    if kwargs.get("batch_input_shape") is not None:
+        return tuple(kwargs["batch_input_shape"])
+    if kwargs.get("input_shape") is not None:
+        return (kwargs.get("batch_size"),) + tuple(kwargs["input_shape"])
+    if kwargs.get("input_dim") is not None:
+        return (kwargs.get("batch_size"), int(kwargs["input_dim"]))
+    return None
+
+
+def _get_regularizer(identifier: Any) -> Any:
+    if identifier is None:
+        return None
+    from numdl import regularizers
+
+    return regularizers.get(identifier)
+
+
+def _unique(variables: list[Variable]) -> list[Variable]:
+    seen: set[int] = set()
+    out = []
+    for v in variables:
+        if id(v) not in seen:
+            seen.add(id(v))
+            out.append(v)
+    return out
