@@ -1,5 +1,5 @@
-"""Datasets: small generated problems (``toy``); real image sets come later."""
+"""Datasets: the bundled 8x8 ``digits`` and generated problems (``toy``)."""
 
-from numdl.datasets import toy
+from numdl.datasets import digits, toy
 
-__all__ = ["toy"]
+__all__ = ["digits", "toy"]
