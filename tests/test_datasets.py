@@ -38,10 +38,20 @@ def test_digits_bad_split_and_corruption(monkeypatch):
         digits.load_data()
 
 
-@pytest.mark.parametrize("make", [toy.two_spirals, toy.xor])
+@pytest.mark.parametrize("make", [toy.two_spirals, toy.xor, toy.coffee_roasting])
 def test_toy_generators_are_seeded(make):
     x1, y1 = make(n_samples=50, seed=1)
     x2, y2 = make(n_samples=50, seed=1)
     assert x1.shape == (50, 2) and y1.shape == (50,)
     assert np.array_equal(x1, x2) and np.array_equal(y1, y2)
     assert set(np.unique(y1).tolist()) == {0, 1}
+
+
+def test_coffee_roasting_follows_the_stated_rule():
+    x, y = toy.coffee_roasting(n_samples=2000, seed=0)
+    t, d = x[:, 0], x[:, 1]
+    assert 150 <= t.min() and t.max() <= 285 and 11.5 <= d.min() and d.max() <= 15.5
+    inside = (175 < t) & (t < 260) & (12 < d) & (d < 15)
+    below = d <= 21 - 3 * t / 85
+    assert np.array_equal(y == 1, inside & below)
+    assert 0.1 < y.mean() < 0.4  # both classes well represented

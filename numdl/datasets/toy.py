@@ -45,3 +45,26 @@ def xor(
     corners = rng.integers(0, 2, (n_samples, 2))
     x = corners + rng.normal(0.0, noise, corners.shape)
     return x, (corners[:, 0] ^ corners[:, 1]).astype(np.int64)
+
+
+def coffee_roasting(
+    n_samples: int = 200, noise: float = 0.0, seed: int | None = 2
+) -> tuple[np.ndarray, np.ndarray]:
+    """Roasting temperature (C) and duration (min); label 1 for a good roast.
+
+    The classic two-feature example: temperatures drawn in 150-285, durations
+    in 11.5-15.5; a roast is good when 175 < T < 260, 12 < d < 15 and
+    ``d <= 21 - 3 T / 85`` (below the diagonal). ``noise`` is the standard
+    deviation of Gaussian jitter added to the features after labelling.
+
+    >>> x, y = coffee_roasting(seed=2)
+    >>> x.shape, y.shape, sorted(set(y.tolist()))
+    ((200, 2), (200,), [0, 1])
+    """
+    rng = np.random.default_rng(seed)
+    u = rng.random((n_samples, 2))
+    t = u[:, 0] * (285 - 150) + 150
+    d = u[:, 1] * 4 + 11.5
+    good = (t > 175) & (t < 260) & (d > 12) & (d < 15) & (d <= -3 / 85 * t + 21)
+    x = np.stack([t, d], axis=1) + rng.normal(0.0, noise, (n_samples, 2))
+    return x, good.astype(np.int64)
