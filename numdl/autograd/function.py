@@ -61,19 +61,23 @@ class Function:
         # One pass over the arguments: unwrap tensors, find their common float
         # type and whether any needs a gradient. Constants are converted after,
         # once the type is known (rare in hot code: layers pass tensors).
-        arrays = list(args)
-        needs = [False] * len(args)
+        arrays = []
+        needs = []
         dtype = None
         constants = False
-        for i, a in enumerate(args):
+        for a in args:
             if isinstance(a, Tensor):
-                data = arrays[i] = a.data
-                needs[i] = a.requires_grad
+                data = a.data
+                arrays.append(data)
+                needs.append(a.requires_grad)
                 if dtype is None:
                     dtype = data.dtype
+                # Built-in dtypes are singletons: ``is`` settles the common case.
                 elif data.dtype is not dtype and data.dtype != dtype:
                     dtype = np.result_type(dtype, data.dtype)
             else:
+                arrays.append(a)
+                needs.append(False)
                 constants = True
         if dtype is None:
             return _apply_to_arrays(cls, args, kwargs)

@@ -154,7 +154,8 @@ class Tensor:
                     f"backward: grad can be implicitly created only for a tensor "
                     f"with one element, got shape {self.shape}; pass grad="
                 )
-            grad = xp.ones_like(self.data)
+            # 1 as a 0-d array, reshaped: cheaper than ones_like for one element.
+            grad = xp.array(1, dtype=self.data.dtype).reshape(self.data.shape)
         else:
             grad = xp.array(
                 grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype

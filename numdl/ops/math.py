@@ -425,12 +425,37 @@ def _axes(axis: Any, ndim: int) -> tuple[int, ...]:
     return tuple(sorted(a % ndim if ndim else a for a in axis))
 
 
-def _expand(g: Any, shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:
-    """Broadcast the gradient of a reduction back to the input's shape."""
+# Below this many elements a reduction's gradient is written out in full: a
+# fresh, writeable array costs less than ``broadcast_to``'s Python overhead.
+_MATERIALIZE = 1 << 15
+
+
+def _expand(
+    g: Any, shape: tuple[int, ...], axis: Any, keepdims: bool, divisor: Any = None
+) -> Any:
+    """Broadcast the gradient of a reduction back to the input's shape.
+
+    With ``divisor`` (mean's count) every element is divided by it as well.
+    """
+    if not keepdims and axis is not None and shape:
+        # A full reduction (axis None) gives one number, which broadcasts as is.
+        axes = _axes(axis, len(shape))
+        g = g.reshape([1 if i in axes else n for i, n in enumerate(shape)])
     xp = array_module(g)
-    if not keepdims:
-        g = xp.expand_dims(g, _axes(axis, len(shape))) if shape else g
-    return xp.broadcast_to(g, shape)
+    if _prod(shape) <= _MATERIALIZE:
+        out = xp.empty(shape, dtype=g.dtype)
+        out[...] = g
+        if divisor is not None:
+            out /= divisor  # the same division, element by element, as g / divisor
+        return out
+    return xp.broadcast_to(g if divisor is None else g / divisor, shape)
+
+
+def _prod(shape: tuple[int, ...]) -> int:
+    n = 1
+    for k in shape:
+        n *= k
+    return n
 
 
 def _count(shape: tuple[int, ...], axis: Any) -> int:
@@ -454,23 +479,17 @@ class Mean(Function):
 
     def forward(self, x, axis=None, keepdims=False):
         self.shape, self.axis, self.keepdims = x.shape, axis, keepdims
-        self.n = _count(x.shape, axis)
-        xp = array_module(x)
+        self.n = n = _count(x.shape, axis)
         total = x.sum(axis=axis, keepdims=keepdims)
-        with xp.errstate(invalid="ignore", divide="ignore"):
-            return (
-                total / x.dtype.type(self.n) if x.dtype.kind == "f" else total / self.n
-            )
+        divisor = x.dtype.type(n) if x.dtype.kind == "f" else n
+        if n:  # only 0 / 0 or x / 0 can warn: skip errstate's cost otherwise
+            return total / divisor
+        with _quiet(array_module(x)):
+            return total / divisor
 
     def backward(self, g):
-        return (
-            _expand(
-                g / g.dtype.type(builtins.max(self.n, 1)),
-                self.shape,
-                self.axis,
-                self.keepdims,
-            ),
-        )
+        divisor = g.dtype.type(builtins.max(self.n, 1))
+        return (_expand(g, self.shape, self.axis, self.keepdims, divisor),)
 
 
 def _reduced(out: Any, shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:
