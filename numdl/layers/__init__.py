@@ -31,6 +31,12 @@ from numdl.layers.merging import (
     multiply,
     subtract,
 )
+from numdl.layers.normalization import (
+    BatchNormalization,
+    LayerNormalization,
+    UnitNormalization,
+)
+from numdl.layers.preprocessing import Normalization, Rescaling
 from numdl.layers.regularization import (
     ActivityRegularization,
     GaussianDropout,
@@ -43,6 +49,7 @@ __all__ = [
     "ActivityRegularization",
     "Add",
     "Average",
+    "BatchNormalization",
     "Concatenate",
     "Dense",
     "Dot",
@@ -57,13 +64,17 @@ __all__ = [
     "KerasTensor",
     "Lambda",
     "Layer",
+    "LayerNormalization",
     "Maximum",
     "Minimum",
     "Multiply",
+    "Normalization",
     "Permute",
     "RepeatVector",
+    "Rescaling",
     "Reshape",
     "Subtract",
+    "UnitNormalization",
     "add",
     "average",
     "concatenate",
