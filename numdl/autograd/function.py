@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from numdl.autograd import grad_mode
+from numdl.autograd.grad_mode import _State
 from numdl.backend import array_module
 
 
@@ -44,7 +44,10 @@ class Function:
     1.0
     """
 
-    __slots__ = ("inputs", "needs_input_grad", "freed", "__dict__")
+    # _pass, _uses and _grad are the backward pass's bookkeeping (tensor.py).
+    __slots__ = (
+        "inputs", "needs_input_grad", "freed", "_pass", "_uses", "_grad", "__dict__"
+    )  # fmt: skip
     differentiable = True  # False for argmax, one_hot, comparisons: no graph
     # True for arithmetic: integer array constants take the tensors' float type.
     promote_integers = False
@@ -64,12 +67,14 @@ class Function:
         arrays = []
         needs = []
         dtype = None
-        constants = False
+        constants = record = False
         for a in args:
             if isinstance(a, Tensor):
                 data = a.data
                 arrays.append(data)
                 needs.append(a.requires_grad)
+                if a.requires_grad:
+                    record = True
                 if dtype is None:
                     dtype = data.dtype
                 # Built-in dtypes are singletons: ``is`` settles the common case.
@@ -87,17 +92,18 @@ class Function:
                 if not isinstance(a, Tensor):
                     arrays[i] = _as_operand(a, dtype, promote)
         fn = cls()
-        fn.needs_input_grad = needs = tuple(needs)
+        fn.needs_input_grad = tuple(needs)
         out = fn.forward(*arrays, **kwargs)
         if isinstance(out, np.generic):  # NumPy reductions give scalars
             out = np.asarray(out)
         if (
-            not (grad_mode._State.enabled and cls.differentiable and any(needs))
+            not (record and _State.enabled and cls.differentiable)
             or out.dtype.kind not in "fc"  # casts to int: no graph
         ):
             return _new_tensor(out, False, None)
         fn.inputs = args
         fn.freed = False
+        fn._pass = None
         return _new_tensor(out, True, fn)
 
 

@@ -42,6 +42,8 @@ class Tensor:
         self.requires_grad = requires_grad
         self._ctx = _ctx
         self.name = name
+        if _ctx is not None:
+            _ctx._pass = None  # backward's bookkeeping starts empty (_count_uses)
         if requires_grad and data.dtype.kind not in "fc":
             raise TypeError(
                 f"Only floating point tensors can require gradients, got dtype "
@@ -310,50 +312,55 @@ def _new_tensor(data: Any, requires_grad: bool, ctx: Any) -> Tensor:
 _object_new = object.__new__
 
 
-def _pending_counts(root: Tensor) -> dict[int, int]:
-    """For each non-leaf tensor below ``root`` (by id): how many uses it has.
+def _count_uses(root_fn: Any) -> None:
+    """Set ``_uses`` of every op below ``root_fn``: how many inputs take its output.
 
-    A use is one input slot of one op in the graph; backward may run an op
-    once every use of its output has delivered its gradient. Iterative, so a
-    chain of 100,000 ops is fine.
+    An op's backward may run once every use has delivered its gradient.
+    ``_pass`` marks the ops this pass has seen (a fresh token per pass), and
+    each op's ``_grad`` starts empty. Iterative, so 100,000 ops are fine.
     """
-    counts = {id(root): 0}
-    stack = [root._ctx]
+    token = root_fn._pass = object()
+    root_fn._uses = 0
+    stack = [root_fn]
     while stack:
         fn = stack.pop()
         for parent, needed in zip(fn.inputs, fn.needs_input_grad):
             # ``needed`` is False for constants; a needed leaf has no ``_ctx``.
-            if needed and parent._ctx is not None:
-                key = id(parent)
-                if key in counts:
-                    counts[key] += 1
+            if needed:
+                op = parent._ctx
+                if op is None:
+                    continue
+                if op._pass is token:
+                    op._uses += 1
                 else:
-                    counts[key] = 1
-                    stack.append(parent._ctx)
-    return counts
+                    op._pass = token
+                    op._uses = 1
+                    op._grad = None
+                    stack.append(op)
 
 
 def _run_backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
     """Propagate ``grad`` from ``root`` to the leaves, accumulating ``.grad``.
 
     An op runs once all users of its output have handed in their gradients
-    (Kahn's topological order). Each gradient is dropped as soon as its op has
-    used it, and saved buffers are freed as the pass goes (unless
-    ``retain_graph``). Gradients are added out of place, so an array handed on
-    by one op (``add`` passes its gradient through) is never modified behind
-    its back.
+    (Kahn's topological order); the gradient of an op's output waits on the op
+    itself (``_grad``), and is dropped as soon as the op has used it. Saved
+    buffers are freed as the pass goes (unless ``retain_graph``). Gradients
+    are added out of place, so an array handed on by one op (``add`` passes
+    its gradient through) is never modified behind its back.
     """
-    if root._ctx is None:
+    root_fn = root._ctx
+    if root_fn is None:
         _accumulate_leaf(root, grad)
         return
-    counts = _pending_counts(root)
-    grads: dict[int, Any] = {id(root): grad}
-    ready = [root]
+    _count_uses(root_fn)
+    root_fn._grad = grad
+    ready = [root_fn]
     while ready:
-        node = ready.pop()
-        fn = node._ctx
-        g = grads.pop(id(node), None)
-        if g is None:  # no gradient reached this tensor: its inputs get none
+        fn = ready.pop()
+        g = fn._grad
+        fn._grad = None
+        if g is None:  # no gradient reached this output: its inputs get none
             input_grads = (None,) * len(fn.inputs)
         else:
             if fn.freed:
@@ -370,17 +377,17 @@ def _run_backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
                 if handed_on:
                     pg = pg.copy()
                 handed_on = True
-            if parent._ctx is None:
+            op = parent._ctx
+            if op is None:
                 if pg is not None:
                     _accumulate_leaf(parent, pg)
                 continue
-            key = id(parent)
             if pg is not None:
-                previous = grads.get(key)
-                grads[key] = pg if previous is None else previous + pg
-            counts[key] -= 1
-            if not counts[key]:
-                ready.append(parent)
+                previous = op._grad
+                op._grad = pg if previous is None else previous + pg
+            op._uses -= 1
+            if not op._uses:
+                ready.append(op)
 
 
 def _accumulate_leaf(leaf: Tensor, g: Any) -> None:
