@@ -24,11 +24,10 @@ def _describe(layer: Layer) -> str:
 def _shapes_of(layer: Layer, inputs: Any) -> list[tuple[Any, ...]]:
     """The input shapes, checking that ``inputs`` is a list of tensors/shapes."""
     if is_shape(inputs) or not isinstance(inputs, (list, tuple)) or not inputs:
-        got = (
-            f"a single input of shape {inputs}"
-            if is_shape(inputs)
-            else f"{type(inputs).__name__} {inputs!r}"[:120]
-        )
+        if is_shape(inputs) or hasattr(inputs, "shape"):
+            got = f"a single input of shape {getattr(inputs, 'shape', inputs)}"
+        else:
+            got = f"{type(inputs).__name__} {inputs!r}"[:120]
         raise ValueError(
             f"{_describe(layer)} should be called on a list of inputs, got {got}"
         )
@@ -85,6 +84,12 @@ class Merge(Layer):
 
     min_inputs = 1
     max_inputs: int | None = None
+
+    def _maybe_build(self, inputs: Any) -> None:
+        # Check the real shapes first: build sees the batch size as None.
+        if not self.built:
+            self.compute_output_shape(_shapes_of(self, inputs))
+        super()._maybe_build(inputs)
 
     def _check_count(self, count: int) -> None:
         low, high = self.min_inputs, self.max_inputs
