@@ -26,7 +26,7 @@ def _as_constant(layer: Layer, name: str, value: Any) -> Any:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        arr = None if value is None else np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         arr = None
     if arr is None or isinstance(value, (str, bool)):
