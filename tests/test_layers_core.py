@@ -585,3 +585,9 @@ def test_lambda_bad_arguments():
         layers.Lambda(ops.square, arguments=[1], name="l2")
     with pytest.raises(ValueError, match="Lambda 'l3'.*mask"):
         layers.Lambda(ops.square, mask=3, name="l3")
+
+
+def test_dropout_of_integer_inputs_is_float():
+    out = layers.Dropout(0.3, seed=0)(np.ones((4, 5), "int64"), training=True)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(np.unique(out.numpy()), [0.0, 1 / 0.7], rtol=1e-6)

@@ -271,3 +271,9 @@ def test_activity_regularization_bad_factors(kwargs):
 def test_activity_regularization_rejects_its_own_regularizer():
     with pytest.raises(TypeError, match="activity_regularizer"):
         layers.ActivityRegularization(l1=0.1, activity_regularizer="l2")
+
+
+@pytest.mark.parametrize(("cls", "kwargs"), NOISY)
+def test_noise_layers_make_integer_inputs_float(cls, kwargs):
+    out = cls(seed=0, **kwargs)(np.ones((3, 4), "int64"), training=True)
+    assert out.dtype == np.float32 and not (out.numpy() == 1).all()

@@ -163,6 +163,11 @@ def _generator(own: np.random.Generator | None) -> np.random.Generator:
     return own if own is not None else config.rng()
 
 
+def _as_float(layer: Layer, inputs: Any) -> Any:
+    """Integer inputs become the layer's float type before noise is applied."""
+    return inputs if inputs.dtype.kind == "f" else ops.cast(inputs, layer.dtype)
+
+
 def _identity_shape(input_shape: Any) -> Any:
     return input_shape
 
@@ -260,11 +265,12 @@ class Dropout(Layer):
     def call(self, inputs: Any, training: Any = None) -> Any:
         if not training or self.rate == 0:
             return inputs
+        inputs = _as_float(self, inputs)
         shape = self._mask_shape(tuple(inputs.shape))
         keep = _generator(self._rng).random(shape) >= self.rate
-        scale = 0.0 if self.rate >= 1 else 1.0 / (1.0 - self.rate)
-        xp = array_module(inputs.data)
-        return ops.multiply(inputs, xp.asarray(keep * scale, dtype=inputs.dtype))
+        mask = array_module(inputs.data).asarray(keep).astype(inputs.dtype)
+        mask *= 0.0 if self.rate >= 1 else 1.0 / (1.0 - self.rate)
+        return ops.multiply(inputs, mask)
 
     compute_output_shape = staticmethod(_identity_shape)
 

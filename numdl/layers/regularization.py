@@ -16,7 +16,7 @@ from typing import Any
 from numdl import ops, regularizers
 from numdl.backend import array_module
 from numdl.layers.base import Layer
-from numdl.layers.core import _generator, _identity_shape, _rate, _seed
+from numdl.layers.core import _as_float, _generator, _identity_shape, _rate, _seed
 
 
 def _normal(layer: Layer, inputs: Any, mean: float, stddev: float) -> Any:
@@ -50,6 +50,7 @@ class GaussianNoise(Layer):
     def call(self, inputs: Any, training: Any = None) -> Any:
         if not training or self.stddev == 0:
             return inputs
+        inputs = _as_float(self, inputs)
         return ops.add(inputs, _normal(self, inputs, 0.0, self.stddev))
 
     compute_output_shape = staticmethod(_identity_shape)
@@ -85,6 +86,7 @@ class GaussianDropout(Layer):
         if not training or self.rate == 0:
             return inputs
         stddev = math.sqrt(self.rate / (1.0 - self.rate))
+        inputs = _as_float(self, inputs)
         return ops.multiply(inputs, _normal(self, inputs, 1.0, stddev))
 
     compute_output_shape = staticmethod(_identity_shape)
