@@ -1,0 +1,288 @@
+"""The training, evaluation and prediction steps, and the loops around them.
+
+Read top to bottom: a :class:`StepPlan` gathers what every step needs
+(resolved once per ``fit``), :func:`train_step` is one optimisation step,
+:func:`test_step` one evaluation step, and the epoch functions run them over
+batches while calling the callbacks. As in Keras 3, the ``"loss"`` logged is
+the mean of the batch losses weighted by batch size (regularization terms
+included) and metrics accumulate over all samples of the epoch.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from numdl.autograd.grad_mode import no_grad
+from numdl.autograd.tensor import Tensor
+from numdl.backend import to_numpy
+from numdl.training.compile import CompiledLoss, CompiledMetrics, LossTracker
+
+
+class OutputSpec:
+    """The structure of a model's outputs: names, and flat <-> nested.
+
+    >>> import numpy as np
+    >>> out = {"b": np.zeros((2, 1)), "a": np.zeros((2, 3))}
+    >>> spec = OutputSpec(out, None)
+    >>> spec.names, spec.shapes
+    (['a', 'b'], [(2, 3), (2, 1)])
+    """
+
+    def __init__(self, outputs: Any, model_names: list[str] | None) -> None:
+        names = list(model_names or [])
+        if isinstance(outputs, dict):
+            keys = list(outputs)
+            self.names = names if sorted(names) == sorted(keys) else sorted(keys)
+            order = list(self.names)
+            self.flatten = lambda out: [out[k] for k in order]
+            self.pack = lambda items: dict(zip(order, items))
+        elif isinstance(outputs, (list, tuple)):
+            n = len(outputs)
+            self.names = (
+                names if len(names) == n else [f"output_{i + 1}" for i in range(n)]
+            )
+            self.flatten = list
+            self.pack = list
+        else:
+            self.names = names[:1] if len(names) == 1 else ["output"]
+            self.flatten = _as_list
+            self.pack = _first
+        self.shapes: list[tuple[int, ...]] = [
+            tuple(o.shape) for o in self.flatten(outputs)
+        ]
+
+
+def _as_list(out: Any) -> list[Any]:
+    return [out]
+
+
+def _first(items: list[Any]) -> Any:
+    return items[0]
+
+
+class StepPlan:
+    """What the steps need, resolved once: losses, metrics, weights, optimizer."""
+
+    def __init__(
+        self, model: Any, loss: CompiledLoss, metrics: CompiledMetrics
+    ) -> None:
+        self.model = model
+        self.loss = loss
+        self.metrics = metrics
+        self.tracker = LossTracker("loss")
+        self.outputs: OutputSpec | None = None
+        self.params: list[Any] = []
+        self.constrained: list[Any] = []
+
+    def build(self, outputs: Any, y_true: list[Any]) -> None:
+        """Resolve per-output losses and metrics from a first forward pass."""
+        spec = OutputSpec(outputs, getattr(self.model, "output_names", None))
+        flat = spec.flatten(outputs)
+        self.loss.build(spec.names, y_true, flat)
+        self.metrics.build(spec.names, y_true, flat)
+        self.outputs = spec
+
+    def refresh_weights(self) -> None:
+        """Trainable weights (and their constraints), read once per fit."""
+        self.params = list(self.model.trainable_weights)
+        self.constrained = [p for p in self.params if getattr(p, "constraint", None)]
+        for p in self.params:
+            p.grad = None
+
+    @property
+    def all_metrics(self) -> list[Any]:
+        return [self.tracker, *self.loss.trackers, *self.metrics.metrics]
+
+    def reset_metrics(self) -> None:
+        for m in [self.tracker, *self.loss.trackers]:
+            m.reset_state()
+        self.metrics.reset_state()
+
+    def logs(self) -> dict[str, float]:
+        """Python floats: "loss", per-output losses, then metrics (compile order)."""
+        out = {"loss": self.tracker.result()}
+        for tracker in self.loss.trackers:
+            out[tracker.name] = tracker.result()
+        out.update(self.metrics.result())
+        return out
+
+
+# ---------------------------------------------------------------- the steps
+def total_loss(plan: StepPlan, y: list[Any], y_pred: list[Any], sw: Any) -> Any:
+    """Weighted per-output losses plus the model's own losses (``add_loss``,
+    weight regularizers)."""
+    loss = plan.loss(y, y_pred, sw) if plan.loss.entries else None
+    for extra in plan.model.losses:
+        loss = extra if loss is None else loss + extra
+    if loss is None:
+        raise ValueError(
+            "No loss to compute: pass a `loss` argument to compile() (or add "
+            "losses in the model with add_loss)"
+        )
+    return loss
+
+
+def apply_update(plan: StepPlan) -> None:
+    """Optimizer update from ``.grad``, constraints, then clear the gradients."""
+    pairs = [(p.grad, p) for p in plan.params if p.grad is not None]
+    if pairs:
+        plan.model.optimizer.apply_gradients(pairs)
+    for p in plan.params:
+        p.grad = None
+    for p in plan.constrained:
+        p.data[...] = p.constraint(p.data)
+
+
+def update_metrics(
+    plan: StepPlan, y: list[Any], y_pred: list[Any], sw: Any, loss: Any
+) -> None:
+    plan.tracker.update_state(float(loss.data), len(y_pred[0]))
+    if plan.metrics.plain or plan.metrics.weighted:
+        plan.metrics.update_state(y, y_pred, sw)
+
+
+def train_step(plan: StepPlan, x: Any, y: list[Any], sw: Any) -> None:
+    """Forward (training=True), loss, backward, update, metrics."""
+    y_pred = plan.outputs.flatten(plan.model(x, training=True))
+    loss = total_loss(plan, y, y_pred, sw)
+    if plan.params and loss.requires_grad:
+        loss.backward()
+        apply_update(plan)
+    update_metrics(plan, y, y_pred, sw, loss)
+
+
+def test_step(plan: StepPlan, x: Any, y: list[Any], sw: Any) -> None:
+    """Forward (training=False), loss and metrics; call under ``no_grad``."""
+    y_pred = plan.outputs.flatten(plan.model(x, training=False))
+    loss = total_loss(plan, y, y_pred, sw)
+    update_metrics(plan, y, y_pred, sw, loss)
+
+
+def predict_step(model: Any, x: Any) -> Any:
+    """Forward (training=False) under ``no_grad``; outputs as host arrays."""
+    with no_grad():
+        outputs = model(x, training=False)
+    if isinstance(outputs, Tensor):
+        return to_numpy(outputs.data)
+    return _map(outputs, lambda t: to_numpy(t.data if isinstance(t, Tensor) else t))
+
+
+def _map(outputs: Any, fn: Callable[[Any], Any]) -> Any:
+    if isinstance(outputs, dict):
+        return {k: fn(v) for k, v in outputs.items()}
+    if isinstance(outputs, (list, tuple)):
+        return [fn(v) for v in outputs]
+    return fn(outputs)
+
+
+# ---------------------------------------------------------------- the loops
+def train_epoch(
+    plan: StepPlan, batches: Iterable[Any], callbacks: Any
+) -> tuple[dict[str, float], int]:
+    """One epoch of steps; returns the epoch logs and the number of steps."""
+    plan.reset_metrics()
+    model, logs, steps = plan.model, plan.logs, 0
+    for step, (x, y, sw) in enumerate(batches):
+        callbacks.on_train_batch_begin(step)
+        train_step(plan, x, y, sw)
+        steps = step + 1
+        callbacks.on_train_batch_end(step, logs)
+        if model.stop_training:
+            break
+    return logs(), steps
+
+
+def evaluate_epoch(
+    plan: StepPlan, batches: Iterable[Any], callbacks: Any
+) -> dict[str, float]:
+    """Run test steps over ``batches`` (no graph); returns the logs."""
+    plan.reset_metrics()
+    logs = plan.logs
+    with no_grad():
+        for step, (x, y, sw) in enumerate(batches):
+            callbacks.on_test_batch_begin(step)
+            test_step(plan, x, y, sw)
+            callbacks.on_test_batch_end(step, logs)
+    return logs()
+
+
+def predict_loop(model: Any, batches: Iterable[Any], callbacks: Any) -> Any:
+    """Predict every batch and concatenate along the batch axis."""
+    collected: list[Any] = []
+    for step, x in enumerate(batches):
+        callbacks.on_predict_batch_begin(step)
+        out = predict_step(model, x)
+        collected.append(out)
+        callbacks.on_predict_batch_end(step, {"outputs": out})
+    if not collected:
+        raise ValueError("predict: the data yielded no batches")
+    return _concatenate(collected)
+
+
+def _concatenate(batches: list[Any]) -> Any:
+    first = batches[0]
+    if isinstance(first, dict):
+        return {k: _concat([b[k] for b in batches]) for k in first}
+    if isinstance(first, list):
+        return [_concat([b[i] for b in batches]) for i in range(len(first))]
+    return _concat(batches)
+
+
+def _concat(arrays: list[Any]) -> Any:
+    return np.concatenate(arrays, axis=0) if len(arrays) > 1 else np.array(arrays[0])
+
+
+def should_validate(epoch: int, freq: Any) -> bool:
+    """Keras's ``validation_freq``: every ``freq`` epochs, or the listed ones.
+
+    >>> [should_validate(e, 2) for e in range(4)], should_validate(2, [3])
+    ([False, True, False, True], True)
+    """
+    if isinstance(freq, int):
+        if freq < 1:
+            raise ValueError(f"fit: validation_freq must be >= 1, got {freq}")
+        return (epoch + 1) % freq == 0
+    return (epoch + 1) in freq
+
+
+def fit_loop(
+    plan: StepPlan,
+    iterator: Any,
+    epochs: int,
+    initial_epoch: int,
+    callbacks: Any,
+    validate: Callable[[], dict[str, float]] | None,
+    validation_freq: Any,
+) -> dict[str, float]:
+    """Epochs of training, validation, callbacks; returns the last epoch's logs."""
+    model, logs = plan.model, {}
+    model.stop_training = False
+    callbacks.on_train_begin()
+    for epoch in range(initial_epoch, epochs):
+        callbacks.on_epoch_begin(epoch)
+        epoch_logs, steps = train_epoch(plan, iterator.epoch(), callbacks)
+        if steps == 0:
+            _warn_no_data(epoch)
+            break
+        if validate is not None and should_validate(epoch, validation_freq):
+            val_logs = validate()
+            epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+        callbacks.on_epoch_end(epoch, epoch_logs)
+        logs = epoch_logs
+        if model.stop_training or iterator.exhausted:
+            break
+    callbacks.on_train_end(logs)
+    return logs
+
+
+def _warn_no_data(epoch: int) -> None:
+    warnings.warn(
+        f"fit: the training data yielded no batches in epoch {epoch + 1}; "
+        f"stopping (a generator can be consumed only once: loop it forever and "
+        f"pass steps_per_epoch, or pass a re-iterable)",
+        stacklevel=3,
+    )
