@@ -136,7 +136,7 @@ def symbolic_call(layer: Any, inputs: Any, args: tuple, kwargs: dict) -> Any:
         layer.built = True
     if layer.input_spec is not None and is_symbolic(inputs):
         check_input_spec(layer, layer.input_spec, inputs.shape)
-    specs = _run_on_dummies(layer, inputs, args, kwargs)
+    specs = _infer_specs(layer, inputs, args, kwargs)
     outputs = tree.map_structure(
         lambda s: KerasTensor(s.shape, s.dtype, name=layer.name), specs
     )
@@ -167,6 +167,26 @@ def _symbolic_like(shape: Any) -> Any:
     if isinstance(shape, dict):
         return {k: _symbolic_like(v) for k, v in shape.items()}
     return type(shape)(_symbolic_like(s) for s in shape)
+
+
+def _infer_specs(layer: Any, inputs: Any, args: tuple, kwargs: dict) -> Any:
+    """Output specs from dummy runs; if those fail (a size the dummies guess
+    wrong, such as an unknown axis that must divide evenly), from the layer's
+    own ``compute_output_shape`` when it defines one."""
+    from numdl.layers.base import Layer, is_shape
+
+    try:
+        return _run_on_dummies(layer, inputs, args, kwargs)
+    except ValueError:
+        if type(layer).compute_output_shape is Layer.compute_output_shape:
+            raise
+    shapes = layer.compute_output_shape(tree.map_structure(lambda t: t.shape, inputs))
+    dtypes = [t.dtype for t in tree.flatten(inputs) if is_symbolic(t)]
+    floats = any(np.dtype(d).kind == "f" for d in dtypes)
+    dtype = layer.dtype if floats or not dtypes else dtypes[0]
+    if is_shape(shapes):
+        return _Spec(shapes, dtype)
+    return [_Spec(tuple(shape), dtype) for shape in shapes]
 
 
 def _run_on_dummies(layer: Any, inputs: Any, args: tuple, kwargs: dict) -> Any:
