@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from numdl.autograd.function import Function, unbroadcast
+from numdl.autograd.function import Function
 from numdl.backend import array_module
 from numdl.ops.nn import as_float
 
@@ -68,6 +68,24 @@ def _affine(xhat: Any, gamma: Any, beta: Any, pshape: tuple[int, ...]) -> Any:
     return out
 
 
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _dot(a: Any, b: Any, axes: tuple[int, ...]) -> Any:
+    """``sum(a * b)`` over ``axes``, keeping dims, without an ``a * b`` array.
+
+    One ``einsum`` pass (several times faster than multiply-then-reduce).
+    """
+    ndim = a.ndim
+    if ndim > len(_LETTERS):
+        return (a * b).sum(axis=axes, keepdims=True)
+    xp = array_module(a)
+    sub = _LETTERS[:ndim]
+    kept = "".join(c for i, c in enumerate(sub) if i not in axes)
+    out = xp.einsum(f"{sub},{sub}->{kept}", a, b)
+    return out.reshape([1 if i in axes else n for i, n in enumerate(a.shape)])
+
+
 def _rsqrt(var: Any, epsilon: float) -> Any:
     """``1 / sqrt(var + epsilon)`` as a new array."""
     xp = array_module(var)
@@ -96,41 +114,43 @@ def _check_epsilon(epsilon: Any, who: str) -> float:
 class BatchNorm(Function):
     """Training-mode batch norm over ``axes`` (every axis but the channel one).
 
-    Forward: ``xhat = (x - mean) * inv`` with ``inv = 1/sqrt(var + eps)``,
-    ``y = gamma * xhat + beta``. Backward, with sums over ``axes`` and ``n``
-    the number of values per channel:
-    ``grad_x = gamma * inv * (g - sum(g)/n - xhat * sum(g * xhat)/n)``,
+    Forward: ``y = (x - mean) * scale + beta`` with ``scale = gamma * inv``,
+    ``inv = 1/sqrt(var + eps)``. Backward, with ``xhat = (x - mean) * inv``,
+    sums over ``axes`` and ``n`` the number of values per channel:
+    ``grad_x = scale * (g - sum(g)/n - xhat * sum(g * xhat)/n)``,
     ``grad_gamma = sum(g * xhat)``, ``grad_beta = sum(g)``.
     The batch mean and variance (shape ``(C,)``) are appended to ``stats``.
     """
 
     def forward(self, x, gamma, beta, axes=(0,), epsilon=1e-3, stats=None):
         pshape = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+        n = _count(x.shape, axes)
         mean = x.mean(axis=axes, keepdims=True)
         d = x - mean
-        var = (d * d).mean(axis=axes, keepdims=True)
+        var = _dot(d, d, axes)
+        var /= n
         inv = _rsqrt(var, epsilon)
-        d *= inv  # d is now xhat
-        self.xhat, self.inv, self.gamma = d, inv, gamma
-        self.axes, self.pshape, self.n = axes, pshape, _count(x.shape, axes)
+        scale = inv if gamma is None else inv * gamma.reshape(pshape)
+        self.d, self.inv, self.scale, self.axes, self.n = d, inv, scale, axes, n
         if stats is not None:
             stats.extend((mean.reshape(-1), var.reshape(-1)))
-        return _affine(d, gamma, beta, pshape)
+        out = d * scale
+        if beta is not None:
+            out += beta.reshape(pshape)
+        return out
 
     def backward(self, g):
         need_x, need_gamma, need_beta = self.needs_input_grad
-        xhat, axes, n = self.xhat, self.axes, self.n
+        d, inv, axes, n = self.d, self.inv, self.axes, self.n
         gsum = g.sum(axis=axes, keepdims=True)
-        gxsum = (g * xhat).sum(axis=axes, keepdims=True)
+        gxsum = _dot(g, d, axes)
+        gxsum *= inv  # sum(g * xhat)
         grad_x = grad_gamma = grad_beta = None
         if need_x:
-            scale = self.inv
-            if self.gamma is not None:
-                scale = scale * self.gamma.reshape(self.pshape)
-            grad_x = xhat * (gxsum / -n)
+            grad_x = d * (gxsum * inv / -n)
             grad_x += g
             grad_x -= gsum / n
-            grad_x *= scale
+            grad_x *= self.scale
         if need_gamma:
             grad_gamma = gxsum.reshape(-1)
         if need_beta:
@@ -152,21 +172,24 @@ class BatchNormInference(Function):
         axis = axis % x.ndim
         pshape = tuple(n if i == axis else 1 for i, n in enumerate(x.shape))
         self.axes = tuple(i for i in range(x.ndim) if i != axis)
-        inv = _rsqrt(variance.reshape(pshape), epsilon)
-        xhat = x - mean.reshape(pshape)
-        xhat *= inv
-        self.xhat, self.inv, self.scale, self.pshape = xhat, inv, scale, pshape
-        return _affine(xhat, scale, offset, pshape)
+        self.inv = inv = _rsqrt(variance.reshape(pshape), epsilon)
+        self.factor = inv if scale is None else inv * scale.reshape(pshape)
+        self.x, self.mean = x, mean.reshape(pshape)
+        out = x - self.mean
+        out *= self.factor
+        if offset is not None:
+            out += offset.reshape(pshape)
+        return out
 
     def backward(self, g):
         need_x, need_mean, need_var, need_offset, need_scale = self.needs_input_grad
-        axes, inv = self.axes, self.inv
-        factor = inv if self.scale is None else inv * self.scale.reshape(self.pshape)
+        axes, inv, factor = self.axes, self.inv, self.factor
         grads = [None] * 5
         gsum = g.sum(axis=axes, keepdims=True) if need_mean or need_offset else None
         gxsum = None
         if need_var or need_scale:
-            gxsum = (g * self.xhat).sum(axis=axes, keepdims=True)
+            gxsum = _dot(g, self.x - self.mean, axes)
+            gxsum *= inv  # sum(g * xhat)
         if need_x:
             grads[0] = g * factor
         if need_mean:
@@ -195,13 +218,16 @@ class LayerNorm(Function):
 
     def forward(self, x, gamma, beta, axes=(-1,), epsilon=1e-3, rms_scaling=False):
         pshape = tuple(n if i in axes else 1 for i, n in enumerate(x.shape))
+        self.n = n = _count(x.shape, axes)
         mean = x.mean(axis=axes, keepdims=True)
         d = x - mean
-        var = (d * d).mean(axis=axes, keepdims=True)
+        var = _dot(d, d, axes)
+        var /= n
         inv = _rsqrt(var, epsilon)
         d *= inv  # d is now xhat
         self.xhat, self.inv, self.gamma, self.beta = d, inv, gamma, beta
         self.axes, self.pshape, self.rms = axes, pshape, rms_scaling
+        self.others = tuple(i for i in range(x.ndim) if i not in axes)
         if rms_scaling:
             self.x = x
             return _affine(x * inv, gamma, None, pshape)
@@ -214,20 +240,24 @@ class LayerNorm(Function):
         if need_x:
             h = g if self.gamma is None else g * self.gamma.reshape(pshape)
             if self.rms:
-                coef = (h * self.x).mean(axis=axes, keepdims=True)
+                coef = _dot(h, self.x, axes)
                 coef *= inv
             else:
-                coef = (h * xhat).mean(axis=axes, keepdims=True)
-            grad_x = xhat * -coef
+                coef = _dot(h, xhat, axes)
+            coef /= -self.n
+            grad_x = xhat * coef
             grad_x += h
             if not self.rms:
                 grad_x -= h.mean(axis=axes, keepdims=True)
             grad_x *= inv
         if need_gamma:
-            normed = self.x * inv if self.rms else xhat
-            grad_gamma = unbroadcast(g * normed, pshape).reshape(self.gamma.shape)
+            if self.rms:
+                grad_gamma = _dot(g * inv, self.x, self.others)
+            else:
+                grad_gamma = _dot(g, xhat, self.others)
+            grad_gamma = grad_gamma.reshape(self.gamma.shape)
         if need_beta:
-            grad_beta = unbroadcast(g, pshape).reshape(self.beta.shape)
+            grad_beta = g.sum(axis=self.others).reshape(self.beta.shape)
         return grad_x, grad_gamma, grad_beta
 
 
