@@ -1,9 +1,9 @@
-"""Keras's data utilities: one-hot labels, normalisation, seeding, splits.
+"""Keras's utilities: one-hot labels, normalisation, seeding, sessions, splits.
 
-``to_categorical``, ``normalize``, ``set_random_seed`` and ``split_dataset``
-follow ``keras.utils``. They work on NumPy arrays (and numdl Tensors, whose
-data they read); ``split_dataset`` returns arrays rather than
-``tf.data.Dataset`` objects.
+``to_categorical``, ``normalize``, ``set_random_seed``, ``clear_session`` and
+``split_dataset`` follow ``keras.utils``. They work on NumPy arrays (and
+numdl Tensors, whose data they read); ``split_dataset`` returns arrays
+rather than ``tf.data.Dataset`` objects.
 """
 
 from __future__ import annotations
@@ -146,6 +146,19 @@ def set_random_seed(seed: int) -> None:
     config.set_random_seed(int(seed))
     random.seed(int(seed))
     np.random.seed(int(seed))
+
+
+# -------------------------------------------------------------- clear_session
+def clear_session() -> None:
+    """Reset global naming state, as ``keras.utils.clear_session``.
+
+    Automatic layer names start again from ``dense``, ``dense_1``, ...
+
+    >>> clear_session()
+    """
+    from numdl.layers.base import reset_names
+
+    reset_names()
 
 
 # -------------------------------------------------------------- split_dataset

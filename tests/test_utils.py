@@ -1,4 +1,4 @@
-"""Utils: to_categorical, normalize, set_random_seed, split_dataset."""
+"""Utils: to_categorical, normalize, set_random_seed, clear_session, split_dataset."""
 
 from __future__ import annotations
 
@@ -11,8 +11,15 @@ import torch.nn.functional as F
 
 import numdl
 from numdl import initializers
+from numdl.layers.base import unique_name
 from numdl.testing import assert_torch_parity, check_grad
-from numdl.utils import normalize, set_random_seed, split_dataset, to_categorical
+from numdl.utils import (
+    clear_session,
+    normalize,
+    set_random_seed,
+    split_dataset,
+    to_categorical,
+)
 
 RNG = np.random.default_rng(0)
 
@@ -125,6 +132,15 @@ def test_set_random_seed_repeats_every_generator():
 def test_set_random_seed_errors(seed):
     with pytest.raises(ValueError, match="set_random_seed: seed must be"):
         set_random_seed(seed)
+
+
+# -------------------------------------------------------------- clear_session
+def test_clear_session_restarts_layer_names():
+    clear_session()
+    assert unique_name("probe") == "probe"
+    assert unique_name("probe") == "probe_1"
+    clear_session()
+    assert unique_name("probe") == "probe"
 
 
 # -------------------------------------------------------------- split_dataset
