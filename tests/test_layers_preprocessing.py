@@ -298,5 +298,9 @@ def test_normalization_errors_name_the_layer():
         layer.adapt(np.zeros((0, 2)))
     with pytest.raises(ValueError, match="'n8' was created with mean and variance"):
         layers.Normalization(mean=0.0, variance=1.0, name="n8").adapt(np.ones((2, 1)))
+    with pytest.raises(ValueError, match=r"'n7' expects inputs with last axis 2"):
+        layer(np.zeros((3, 4)))
+    with pytest.raises(ValueError, match=r"'n7' expects inputs with 2 dimensions"):
+        layer(np.zeros(2))
     with pytest.raises(ValueError, match="'n9': kept axis 0 must have a known size"):
         layers.Normalization(axis=0, name="n9")(layers.Input(shape=(3,)))

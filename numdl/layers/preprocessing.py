@@ -18,7 +18,7 @@ import numpy as np
 from numdl import config, ops
 from numdl.autograd.tensor import Tensor
 from numdl.backend import array_module, to_numpy
-from numdl.layers.base import Layer
+from numdl.layers.base import InputSpec, Layer
 
 
 def _as_constant(layer: Layer, name: str, value: Any) -> Any:
@@ -177,6 +177,9 @@ class Normalization(Layer):
             input_shape[d] if d in self._keep_axis else 1 for d in range(ndim)
         )
         self._mean_and_var_shape = tuple(input_shape[d] for d in self._keep_axis)
+        self.input_spec = InputSpec(
+            ndim=ndim, axes={a - ndim: input_shape[a] for a in self._keep_axis}
+        )
         if self.input_mean is None:
             self._add_statistics_weights()
         else:
@@ -264,7 +267,7 @@ class Normalization(Layer):
 
     @property
     def is_adapted(self) -> bool:
-        """True once ``adapt`` ran (or weights were set or loaded)."""
+        """True once ``adapt`` ran, weights were set, or ``count`` is positive."""
         if self.input_mean is not None:
             return True
         return self._adapted or (self.built and int(self.count.data) > 0)
