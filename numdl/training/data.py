@@ -36,19 +36,30 @@ Batch = tuple[Any, list[Any] | None, list[Any] | None]
 
 # ------------------------------------------------------------------ leaves
 def is_iterable_data(x: Any) -> bool:
-    """True for generators and other iterables of batches (not arrays, lists,
-    tuples or dicts, which are array data).
+    """True for batch sources: generators, iterators, sequences with ``len``
+    and indexing (Keras's ``PyDataset``), and lists of ``(x, y)`` tuples.
+    Arrays, Tensors, dicts and lists of arrays are array data.
 
     >>> is_iterable_data(np.zeros(3)), is_iterable_data([np.zeros(2)])
     (False, False)
-    >>> is_iterable_data(iter([(np.zeros(2), np.zeros(2))]))
-    True
+    >>> is_iterable_data(iter([])), is_iterable_data([(np.zeros(2), np.zeros(2))])
+    (True, True)
     """
-    if isinstance(x, (np.ndarray, Tensor, list, tuple, dict, str, bytes)):
+    if isinstance(x, list):
+        return bool(x) and all(isinstance(item, tuple) for item in x)
+    if isinstance(x, (np.ndarray, Tensor, tuple, dict, str, bytes)):
         return False
     if hasattr(x, "shape") and hasattr(x, "dtype"):
         return False
-    return hasattr(x, "__iter__") or hasattr(x, "__next__")
+    sequence = hasattr(x, "__getitem__") and hasattr(x, "__len__")
+    return hasattr(x, "__iter__") or hasattr(x, "__next__") or sequence
+
+
+def _iterate(source: Any) -> Iterator[Any]:
+    """``iter(source)``; a sequence without ``__iter__`` is indexed 0..len-1."""
+    if hasattr(source, "__iter__"):
+        return iter(source)
+    return (source[i] for i in range(len(source)))
 
 
 def _is_leaf_array(x: Any) -> bool:
@@ -419,14 +430,14 @@ class IterableData:
     def __init__(self, source: Any, where: str) -> None:
         self.where = where
         self.source = source
-        self.reiterable = iter(source) is not source
+        self.reiterable = _iterate(source) is not source
         self._iterator: Iterator[Any] | None = None
         self._peeked: list[Any] = []
         self.names: list[str] | None = None
 
     def _first_batch(self) -> Any:
         if not self._peeked:
-            self._iterator = iter(self.source)
+            self._iterator = _iterate(self.source)
             try:
                 self._peeked.append(next(self._iterator))
             except StopIteration:
@@ -459,7 +470,7 @@ class IterableData:
             iterator = self._iterator
             yield self._peeked.pop()
         else:
-            iterator = iter(self.source)
+            iterator = _iterate(self.source)
         self._iterator = None
         yield from iterator
 
