@@ -97,7 +97,7 @@ def summary_text(
         alignment.append("center")
     terminal = shutil.get_terminal_size().columns - 4
     line_length = line_length or min(default_length, terminal)
-    widths = _column_widths(line_length, positions)
+    widths = _column_widths(line_length, positions, [_longest_word(h) for h in header])
 
     relevant = getattr(model, "_network_nodes", None)
     layers = model.layers
@@ -320,8 +320,15 @@ def readable_memory_size(weight_memory_size: float) -> str:
 # --------------------------------------------------------------------------
 # Drawing the table
 # --------------------------------------------------------------------------
-def _column_widths(line_length: int, positions: list[float]) -> list[int]:
-    """Width of each cell (padding included) so the table is ``line_length``."""
+def _longest_word(text: str) -> int:
+    return max(len(word) for word in text.split())
+
+
+def _column_widths(
+    line_length: int, positions: list[float], minimums: list[int]
+) -> list[int]:
+    """Width of each cell (padding included) so the table is ``line_length``;
+    each header word fits on one line when there is room for it."""
     if positions[-1] <= 1:
         positions = [int(p * line_length) for p in positions]
     raw, current = [], 0
@@ -337,6 +344,13 @@ def _column_widths(line_length: int, positions: list[float]) -> list[int]:
     available = line_length - (len(raw) + 1)  # the vertical borders
     widths = [max(3, w * available // current) for w in raw]
     widths[-1] = max(3, widths[-1] + available - sum(widths))
+    for i, least in enumerate(minimums):
+        while widths[i] < least + 2:
+            donor = max(range(len(widths)), key=lambda j: widths[j] - minimums[j])
+            if donor == i or widths[donor] - 1 < minimums[donor] + 2:
+                break
+            widths[donor] -= 1
+            widths[i] += 1
     return widths
 
 
