@@ -469,3 +469,10 @@ def test_two_inputs_shared_layer_two_outputs_train_with_loss_weights():
     mae = np.mean(np.abs(pred2 - t2))
     np.testing.assert_allclose(evaluated["y1_loss"], mse, rtol=1e-4)
     np.testing.assert_allclose(evaluated["loss"], mse + 0.25 * mae, rtol=1e-4)
+
+
+def test_batch_size_of_the_input_is_not_enforced():
+    x = Input(shape=(2,), batch_size=4)
+    model = Model(x, Dense(1)(x))
+    assert model.input_shape == (4, 2)
+    assert model(np.ones((3, 2))).shape == (3, 1)

@@ -263,3 +263,11 @@ def test_summary_text_wraps_long_names_inside_the_cell():
     first_cells = [line.split("│")[1].strip() for line in table if line[0] == "│"]
     assert len(first_cells) > 1  # wrapped over several lines of the row
     assert "".join(first_cells).replace(" ", "") == "a_very_long_layer_name_x(Dense)"
+
+
+def test_shared_layer_in_two_sequentials_shows_each_models_shape():
+    shared = layers.Flatten(name="shared_flat")
+    small = Sequential([Input(shape=(2, 2)), shared], name="small")
+    big = Sequential([Input(shape=(3, 3)), shared], name="big")
+    assert rows(capture(small, line_length=80))[0][2] == "(None, 4)"
+    assert rows(capture(big, line_length=80))[0][2] == "(None, 9)"

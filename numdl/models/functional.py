@@ -172,8 +172,9 @@ class Functional(Model):
         elif len(got) == len(ref) - 1 and ref and ref[-1] == 1:
             x = ops.expand_dims(x, -1)  # (batch,) data for Input(shape=(1,))
         shape = tuple(x.shape)
+        # As Keras, the batch axis is not checked (Input(batch_size=...) too).
         if len(shape) != len(ref) or any(
-            r is not None and r != s for r, s in zip(ref, shape)
+            r is not None and r != s for r, s in zip(ref[1:], shape[1:])
         ):
             layer = kt._keras_history[0]
             raise ValueError(_shape_mismatch(self.name, layer.name, ref, got))

@@ -99,7 +99,8 @@ def summary_text(
     line_length = line_length or min(default_length, terminal)
     widths = _column_widths(line_length, positions, [_longest_word(h) for h in header])
 
-    relevant = getattr(model, "_network_nodes", None)
+    graph = model.__dict__.get("_functional") or model  # a Sequential's graph
+    relevant = getattr(graph, "_network_nodes", None)
     layers = model.layers
     start, stop = layer_index_bounds(layers, layer_range)
     rows = []
