@@ -96,7 +96,13 @@ class Functional(Model):
         return Tensor(array_module(x).asarray(x))
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
-        """Replay the graph on ``inputs`` (checked against each Input first)."""
+        """Replay the graph on ``inputs`` (checked against each Input first).
+
+        >>> from numdl.layers import Identity, Input
+        >>> x = Input(shape=(2,), name="x")
+        >>> Functional(x, Identity()(x)).call({"x": np.ones((1, 2))}).tolist()
+        [[1.0, 1.0]]
+        """
         values = dict(zip(map(id, self._inputs), self._standardize_inputs(inputs)))
 
         def fill(x: Any) -> Any:

@@ -83,7 +83,13 @@ class Model(Trainer, Layer):
     # ------------------------------------------------------------- layers
     @property
     def layers(self) -> list[Layer]:
-        """The model's layers (for a subclassed model: its tracked sublayers)."""
+        """The model's layers (for a subclassed model: its tracked sublayers).
+
+        >>> from numdl.layers import Dense, Input
+        >>> x = Input(shape=(3,), name="in")
+        >>> [layer.name for layer in Model(x, Dense(1, name="out")(x)).layers]
+        ['in', 'out']
+        """
         return list(self._layers)
 
     @layers.setter
@@ -174,7 +180,13 @@ class Model(Trainer, Layer):
     # ------------------------------------------------------------- names
     @property
     def output_names(self) -> list[str] | None:
-        """Names of the outputs (the layers making them, or dict keys)."""
+        """Names of the outputs (the layers making them, or dict keys).
+
+        >>> from numdl.layers import Dense, Input
+        >>> x = Input(shape=(3,))
+        >>> Model(x, {"score": Dense(1)(x)}).output_names
+        ['score']
+        """
         names = self.__dict__.get("_output_names_override")
         return list(names) if names is not None else self._default_output_names()
 

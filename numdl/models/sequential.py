@@ -231,7 +231,13 @@ class Sequential(Model):
         return Tensor(array_module(x).asarray(x))
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
-        """Run the layers in order (through the built graph when there is one)."""
+        """Run the layers in order (through the built graph when there is one).
+
+        >>> import numpy as np
+        >>> from numdl.layers import Identity
+        >>> Sequential([Identity()]).call(np.ones((1, 2))).tolist()
+        [[1.0, 1.0]]
+        """
         functional = self.__dict__.get("_functional")
         if functional is not None:
             return functional.call(inputs, training=training)
