@@ -310,9 +310,14 @@ def _make_bar(total: int | None) -> Any:
     if total is None:
         fmt = "{n_fmt}/Unknown {elapsed}{info}"
     return Bar(
-        total=total, file=sys.stdout, bar_format=fmt, ascii=" =", leave=True,
-        mininterval=0.1, dynamic_ncols=False,
-    )  # fmt: skip
+        total=total,
+        file=sys.stdout,
+        bar_format=fmt,
+        ascii=" =",
+        leave=True,
+        mininterval=0.1,
+        dynamic_ncols=False,
+    )
 
 
 class ProgbarLogger(Callback):
@@ -452,8 +457,9 @@ def _monitor_direction(callback: Callback, monitor: str, mode: str) -> str:
 
 def _check_mode(mode: str, owner: str) -> str:
     if mode not in ("auto", "min", "max"):
-        warnings.warn(f"{owner} mode {mode!r} is unknown, fallback to auto mode.",
-                      stacklevel=3)  # fmt: skip
+        warnings.warn(
+            f"{owner} mode {mode!r} is unknown, fallback to auto mode.", stacklevel=3
+        )
         return "auto"
     return mode
 
@@ -646,8 +652,11 @@ class ReduceLROnPlateau(Callback):
             new = max(old * self.factor, self.min_lr)
             self.model.optimizer.learning_rate = new
             if self.verbose > 0:
-                print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning "
-                      f"rate to {new}.", flush=True)  # fmt: skip
+                print(
+                    f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning "
+                    f"rate to {new}.",
+                    flush=True,
+                )
             self.cooldown_counter = self.cooldown
             self.wait = 0
 
@@ -689,8 +698,11 @@ class LearningRateScheduler(Callback):
                 ) from None
         self.model.optimizer.learning_rate = float(new)
         if self.verbose > 0:
-            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning "
-                  f"rate to {float(new)}.", flush=True)  # fmt: skip
+            print(
+                f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning "
+                f"rate to {float(new)}.",
+                flush=True,
+            )
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is not None:
@@ -806,10 +818,18 @@ class LambdaCallback(Callback):
     """
 
     _HOOKS = (
-        "on_epoch_begin", "on_epoch_end", "on_train_begin", "on_train_end",
-        "on_test_begin", "on_test_end", "on_predict_begin", "on_predict_end",
-        *_BATCH_HOOKS, "on_batch_begin", "on_batch_end",
-    )  # fmt: skip
+        "on_epoch_begin",
+        "on_epoch_end",
+        "on_train_begin",
+        "on_train_end",
+        "on_test_begin",
+        "on_test_end",
+        "on_predict_begin",
+        "on_predict_end",
+        *_BATCH_HOOKS,
+        "on_batch_begin",
+        "on_batch_end",
+    )
 
     def __init__(self, **hooks: Callable[..., Any]) -> None:
         super().__init__()

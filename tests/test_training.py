@@ -218,8 +218,9 @@ def test_multi_input_multi_output_losses_weights_and_predict():
         loss_weights={"reg": 0.5, "cls": 2.0},
         metrics={"cls": ["accuracy"]},
     )
-    logs = model.evaluate([xa, xb], {"reg": y_reg, "cls": y_cls}, verbose=0,
-                          return_dict=True)  # fmt: skip
+    logs = model.evaluate(
+        [xa, xb], {"reg": y_reg, "cls": y_cls}, verbose=0, return_dict=True
+    )
     assert list(logs) == ["loss", "reg_loss", "cls_loss", "cls_accuracy"]
     out = model.predict([xa, xb], batch_size=7, verbose=0)
     assert set(out) == {"reg", "cls"} and out["cls"].shape == (30, 3)
@@ -250,11 +251,16 @@ def test_list_outputs_are_named_output_1_and_so_on():
     x = np.ones((6, 2), "float32")
     model = Pair()
     model.compile(optimizer="sgd", loss=["mse", "mae"], metrics=["mae"])
-    logs = model.evaluate(x, [np.zeros((6, 1)), np.ones((6, 1))], verbose=0,
-                          return_dict=True)  # fmt: skip
+    logs = model.evaluate(
+        x, [np.zeros((6, 1)), np.ones((6, 1))], verbose=0, return_dict=True
+    )
     assert list(logs) == [
-        "loss", "output_1_loss", "output_2_loss", "output_1_mae", "output_2_mae",
-    ]  # fmt: skip
+        "loss",
+        "output_1_loss",
+        "output_2_loss",
+        "output_1_mae",
+        "output_2_mae",
+    ]
     preds = model.predict(x, verbose=0)
     assert isinstance(preds, list) and len(preds) == 2
 
@@ -308,9 +314,11 @@ def test_regularization_losses_join_the_loss_and_constraints_apply():
         def __init__(self):
             super().__init__()
             self.d = layers.Dense(
-                2, kernel_regularizer="l2", kernel_constraint="non_neg",
+                2,
+                kernel_regularizer="l2",
+                kernel_constraint="non_neg",
                 kernel_initializer="ones",
-            )  # fmt: skip
+            )
 
         def call(self, x):
             return self.d(x)
@@ -337,8 +345,9 @@ def test_validation_split_holds_out_the_last_fraction():
             optimizer=optimizers.SGD(0.1),
             loss=losses.SparseCategoricalCrossentropy(from_logits=True),
         )
-    history = model.fit(x, y, batch_size=30, epochs=1, validation_split=0.25,
-                        shuffle=True, verbose=0)  # fmt: skip
+    history = model.fit(
+        x, y, batch_size=30, epochs=1, validation_split=0.25, shuffle=True, verbose=0
+    )
     # the first 30 samples trained (one batch: shuffling within it changes
     # nothing), the last 10 validated
     twin.fit(x[:30], y[:30], batch_size=30, epochs=1, shuffle=False, verbose=0)
@@ -351,10 +360,12 @@ def test_validation_split_holds_out_the_last_fraction():
 def test_validation_data_and_validation_freq():
     x, y = _data(40)
     model = _built(MLP(), x)
-    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy",
-                  metrics=["acc"])  # fmt: skip
-    history = model.fit(x, y, epochs=4, validation_data=(x[:10], y[:10]),
-                        validation_freq=2, verbose=0)  # fmt: skip
+    model.compile(
+        optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["acc"]
+    )
+    history = model.fit(
+        x, y, epochs=4, validation_data=(x[:10], y[:10]), validation_freq=2, verbose=0
+    )
     assert len(history.history["loss"]) == 4
     assert set(history.history) == {"loss", "acc", "val_loss", "val_acc"}
     assert len(history.history["val_loss"]) == 2  # epochs 2 and 4
@@ -420,8 +431,7 @@ def test_steps_per_epoch_with_arrays_continues_across_epochs():
     model.compile(optimizer="sgd", loss=losses.SparseCategoricalCrossentropy(True))
     seen.clear()
     with pytest.warns(UserWarning, match="ran out of data after 1 of 2 steps"):
-        history = model.fit(x, y, batch_size=16, steps_per_epoch=2, epochs=3,
-                            verbose=0)  # fmt: skip
+        history = model.fit(x, y, batch_size=16, steps_per_epoch=2, epochs=3, verbose=0)
     # the first call builds losses on one sample; then 40 samples in batches
     # of 16: 16, 16 | 8 (out of data: the epoch ends early, as Keras) | a new
     # pass: 16, 16
@@ -432,8 +442,11 @@ def test_steps_per_epoch_with_arrays_continues_across_epochs():
 def test_train_test_predict_on_batch():
     x, y = _data(16)
     model = _built(MLP(), x)
-    model.compile(optimizer="sgd", loss=losses.SparseCategoricalCrossentropy(True),
-                  metrics=["accuracy"])  # fmt: skip
+    model.compile(
+        optimizer="sgd",
+        loss=losses.SparseCategoricalCrossentropy(True),
+        metrics=["accuracy"],
+    )
     before = model.test_on_batch(x, y)
     assert isinstance(before, list) and len(before) == 2
     logs = model.train_on_batch(x, y, return_dict=True)

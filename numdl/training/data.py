@@ -485,14 +485,17 @@ class IterableData:
         names = self.names or ["output"]
         ys = None
         if y is not None:
-            ys = per_output_targets(_map_leaves(y, "y", self.where), names, "y",
-                                    self.where)  # fmt: skip
+            ys = per_output_targets(
+                _map_leaves(y, "y", self.where), names, "y", self.where
+            )
         sws = None
         if sw is not None:
             sws = per_output_targets(
-                _map_leaves(sw, "sample_weight", self.where), names, "sample_weight",
+                _map_leaves(sw, "sample_weight", self.where),
+                names,
+                "sample_weight",
                 self.where,
-            )  # fmt: skip
+            )
         return pack([Tensor(a) for a in leaves]), ys, sws
 
 
@@ -515,9 +518,11 @@ class EpochIterator:
     """
 
     def __init__(
-        self, make: Callable[[], Iterator[Any]], steps: int | None,
+        self,
+        make: Callable[[], Iterator[Any]],
+        steps: int | None,
         reiterable: bool = True,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.make = make
         self.steps = steps
         self.reiterable = reiterable
@@ -634,9 +639,12 @@ def validation_source(train: Any, validation_data: Any, split: float) -> tuple:
             "fit: validation_data must be (x_val, y_val), (x_val, y_val, "
             "sample_weight_val) or a generator of batches, got "
             f"{type(validation_data).__name__}"
-            + (f" of length {len(validation_data)}"
-               if isinstance(validation_data, (tuple, list)) else "")
-        )  # fmt: skip
+            + (
+                f" of length {len(validation_data)}"
+                if isinstance(validation_data, (tuple, list))
+                else ""
+            )
+        )
     if not split:
         return train, None
     if not isinstance(train, ArrayData):

@@ -243,10 +243,23 @@ def should_validate(epoch: int, freq: Any) -> bool:
     ([False, True, False, True], True)
     """
     if isinstance(freq, int):
-        if freq < 1:
-            raise ValueError(f"fit: validation_freq must be >= 1, got {freq}")
         return (epoch + 1) % freq == 0
     return (epoch + 1) in freq
+
+
+def check_validation_freq(freq: Any) -> None:
+    """An int >= 1 or a collection of epoch numbers (1-based), as Keras.
+
+    >>> check_validation_freq(0)
+    Traceback (most recent call last):
+    ValueError: fit: validation_freq must be an integer >= 1 or a list of epochs, got 0
+    """
+    ok = isinstance(freq, int) and not isinstance(freq, bool) and freq >= 1
+    if not ok and not (isinstance(freq, (list, tuple, set, range)) and freq):
+        raise ValueError(
+            f"fit: validation_freq must be an integer >= 1 or a list of epochs, "
+            f"got {freq!r}"
+        )
 
 
 def fit_loop(

@@ -135,8 +135,9 @@ class Trainer:
                 )
             data.set_outputs(plan.outputs.names)
             targets = data.first_targets()
-        check_targets(plan.loss, targets, plan.outputs.shapes, plan.outputs.names,
-                      where)  # fmt: skip
+        check_targets(
+            plan.loss, targets, plan.outputs.shapes, plan.outputs.names, where
+        )
         return plan
 
     # ----------------------------------------------------------------- fit
@@ -174,6 +175,8 @@ class Trainer:
         """
         plan = self._require_compiled("fit")
         batch_size = data_module.default_batch_size(batch_size)
+        loop.check_validation_freq(validation_freq)
+        resolve_verbose(verbose)
         train = data_module.make_data(x, y, sample_weight, "fit")
         train, val = data_module.validation_source(
             train, validation_data, validation_split
@@ -189,10 +192,18 @@ class Trainer:
         validate = None
         if val is not None:
             val_size = validation_batch_size or batch_size
-            validate = self._validation_runner(val, val_size, validation_steps,
-                                               callback_list)  # fmt: skip
-        loop.fit_loop(plan, iterator, epochs, initial_epoch, callback_list, validate,
-                      validation_freq)  # fmt: skip
+            validate = self._validation_runner(
+                val, val_size, validation_steps, callback_list
+            )
+        loop.fit_loop(
+            plan,
+            iterator,
+            epochs,
+            initial_epoch,
+            callback_list,
+            validate,
+            validation_freq,
+        )
         return self.history
 
     def _validation_runner(
@@ -281,9 +292,12 @@ class Trainer:
         return _returned(plan.logs(), return_dict)
 
     def test_on_batch(
-        self, x: Any, y: Any = None, sample_weight: Any = None,
+        self,
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
         return_dict: bool = False,
-    ) -> Any:  # fmt: skip
+    ) -> Any:
         """Loss and metrics on one batch (metrics accumulate, as Keras 3)."""
         plan = self._require_compiled("test_on_batch")
         data = data_module.make_data(x, y, sample_weight, "test_on_batch")
