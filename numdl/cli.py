@@ -1,4 +1,4 @@
-"""The ``numdl`` command: ``numdl demo`` trains a small network and reports it."""
+"""The ``numdl`` command: ``numdl demo`` trains an MLP on the bundled digits."""
 
 from __future__ import annotations
 
@@ -8,76 +8,62 @@ import time
 import numpy as np
 
 import numdl
-from numdl import activations, config, losses, optimizers
-from numdl.datasets import toy
+from numdl import layers
 
 
-def _glorot(fan_in: int, fan_out: int) -> numdl.Tensor:
-    limit = np.sqrt(6.0 / (fan_in + fan_out))
-    w = config.rng().uniform(-limit, limit, (fan_in, fan_out))
-    return numdl.tensor(w, requires_grad=True)
+def demo(epochs: int = 40, seed: int = 0, verbose: str | int = "auto") -> float:
+    """Train a Keras-style MLP on the 8x8 digits and return its test accuracy.
 
-
-def demo(steps: int = 1500, seed: int = 0) -> float:
-    """Train a 2-32-32-1 tanh network on two spirals with the engine alone.
-
-    Everything is visible: tensors, the forward pass as ordinary expressions,
-    ``loss.backward()`` and an Adam step. Returns the test accuracy.
+    The UCI digits (1,797 images, bundled) are split 80/20; the network is
+    64 -> Rescaling -> Dense(128, relu) -> Dropout(0.2) -> Dense(10, softmax),
+    trained with Adam on sparse categorical cross-entropy. It reaches about
+    98% test accuracy in a few seconds.
     """
-    config.set_random_seed(seed)
-    x_train, y_train = toy.two_spirals(600, noise=0.02, seed=seed)
-    x_test, y_test = toy.two_spirals(400, noise=0.02, seed=seed + 1)
-    sizes = [2, 32, 32, 1]
-    params = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        params += [
-            _glorot(fan_in, fan_out),
-            numdl.tensor(np.zeros(fan_out), requires_grad=True),
-        ]
-
-    def forward(x: np.ndarray) -> numdl.Tensor:
-        h = numdl.tensor(x)
-        for i in range(0, len(params), 2):
-            h = h @ params[i] + params[i + 1]
-            if i < len(params) - 2:
-                h = activations.tanh(h)
-        return h[:, 0]  # logits
-
-    opt = optimizers.Adam(learning_rate=0.01)
-    target = y_train.astype(np.float32)
+    numdl.utils.set_random_seed(seed)
+    (x_train, y_train), (x_test, y_test) = numdl.datasets.digits.load_data()
+    x_train = x_train.reshape(len(x_train), 64).astype(np.float32)
+    x_test = x_test.reshape(len(x_test), 64).astype(np.float32)
+    print("numdl demo: an MLP learns the UCI 8x8 handwritten digits")
+    print(f"{len(x_train)} training images, {len(x_test)} test images\n")
+    model = numdl.Sequential(
+        [
+            numdl.Input(shape=(64,)),
+            layers.Rescaling(1 / 16),  # pixels are 0..16
+            layers.Dense(128, activation="relu"),
+            layers.Dropout(0.2),
+            layers.Dense(10, activation="softmax"),
+        ],
+        name="digits_mlp",
+    )
+    model.compile(
+        optimizer="adam",
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    model.summary()
     start = time.perf_counter()
-    print("numdl demo: a 2-32-32-1 tanh network learns two interleaved spirals")
-    print(f"{len(x_train)} training points, {len(x_test)} test points, Adam(0.01)")
-    for step in range(1, steps + 1):
-        loss = losses.binary_crossentropy(target, forward(x_train), from_logits=True)
-        opt.zero_grad(params)
-        loss.backward()
-        opt.step(params)
-        if step % 300 == 0 or step == 1:
-            print(f"step {step:5d}  loss {loss.item():.4f}")
-    with numdl.no_grad():
-        predicted = forward(x_test).numpy() > 0
-    accuracy = float((predicted == y_test).mean())
+    model.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=verbose)
+    _, accuracy = model.evaluate(x_test, y_test, verbose=0)
     elapsed = time.perf_counter() - start
-    print(f"test accuracy: {accuracy:.2%}  ({elapsed:.1f} s)")
-    return accuracy
+    print(f"\ntest accuracy: {accuracy:.2%}  ({elapsed:.1f} s)")
+    return float(accuracy)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``numdl`` console script.
 
-    >>> main(["demo", "--steps", "1"])  # doctest: +ELLIPSIS
+    >>> main(["demo", "--epochs", "1", "--verbose", "0"])  # doctest: +ELLIPSIS
     numdl demo: ...
     """
     parser = argparse.ArgumentParser(prog="numdl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    p_demo = sub.add_parser("demo", help="train a small network and print its accuracy")
-    p_demo.add_argument("--steps", type=int, default=1500)
+    p_demo = sub.add_parser("demo", help="train an MLP on the bundled digits")
+    p_demo.add_argument("--epochs", type=int, default=40)
     p_demo.add_argument("--seed", type=int, default=0)
+    p_demo.add_argument(
+        "--verbose", default="auto", help="0 silent, 1 progress bar, 2 one line/epoch"
+    )
     args = parser.parse_args(argv)
     if args.command == "demo":
-        demo(steps=args.steps, seed=args.seed)
-
-
-if __name__ == "__main__":
-    main()
+        verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
+        demo(epochs=args.epochs, seed=args.seed, verbose=verbose)
