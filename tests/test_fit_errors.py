@@ -223,6 +223,10 @@ def test_an_uncompiled_model_asks_for_compile():
             r": Unknown metric 'acuracy'. Valid names: .*accuracy",
         ),
         ({"loss": "mse", "weighted_metrics": ["x"]}, r"weighted_metrics.*Unknown"),
+        (
+            {"loss": "mse", "loss_weights": [1.0, "x"], "metrics": []},
+            r"loss_weights must be numbers .* got \[1.0, 'x'\]",
+        ),
     ],
 )
 def test_unknown_names_fail_at_compile_with_the_valid_names(kwargs, match):

@@ -13,6 +13,7 @@ Everything works on flat lists in output order: ``y_true[i]`` is an array,
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -187,6 +188,7 @@ class CompiledLoss:
 
     def __init__(self, loss: Any, loss_weights: Any) -> None:
         check_loss_identifier(loss)
+        _check_loss_weights(loss_weights)
         self._user_loss = loss
         self._user_weights = loss_weights
         self.built = False
@@ -227,7 +229,7 @@ class CompiledLoss:
         weights = self._user_weights
         if weights is None:
             return [None] * len(names)
-        if isinstance(weights, (int, float)) and not isinstance(weights, bool):
+        if isinstance(weights, numbers.Real) and not isinstance(weights, bool):
             return [float(weights)] * len(names)
         items = per_output(weights, names, "loss_weights")
         return [None if w is None else float(w) for w in items]
@@ -244,6 +246,18 @@ class CompiledLoss:
                 value = value * weight
             total = value if total is None else total + value
         return total
+
+
+def _check_loss_weights(weights: Any) -> None:
+    items = list(weights.values()) if isinstance(weights, dict) else weights
+    if items is None:
+        return
+    for w in items if isinstance(items, (list, tuple)) else [items]:
+        if w is not None and (isinstance(w, bool) or not isinstance(w, numbers.Real)):
+            raise ValueError(
+                f"compile: loss_weights must be numbers (one, a list per output, "
+                f"or a dict by output name), got {weights!r}"
+            )
 
 
 # -------------------------------------------------------------------- metrics

@@ -78,7 +78,13 @@ class Trainer:
         variant from the shapes of targets and outputs on the first batch.
         ``run_eagerly``, ``steps_per_execution``, ``jit_compile`` and
         ``auto_scale_loss`` are accepted for compatibility and ignored.
+
+        The third positional argument is ``loss_weights`` in Keras 3 but
+        ``metrics`` in tf.keras; metric names or objects given there (with
+        ``metrics`` unset) are taken as metrics, so both kinds of program run.
         """
+        if metrics is None and _looks_like_metrics(loss_weights):
+            metrics, loss_weights = loss_weights, None
         self.optimizer = resolve_optimizer(optimizer)
         self.loss = loss
         self._plan = loop.StepPlan(
@@ -99,15 +105,19 @@ class Trainer:
 
     @property
     def metrics(self) -> list[Any]:
-        """The metric objects: the loss tracker, per-output losses, metrics."""
-        return [] if self._plan is None else self._plan.all_metrics
+        """The metric objects: the loss tracker, per-output losses, metrics.
+
+        Empty until the model has trained or evaluated once (as tf.keras: the
+        metrics are resolved on the first batch).
+        """
+        plan = self._plan
+        return [] if plan is None or plan.outputs is None else plan.all_metrics
 
     @property
     def metrics_names(self) -> list[str]:
         """Names of the logged values, in the order ``evaluate`` returns them."""
-        if self._plan is None:
-            return []
-        return list(self._plan.logs())
+        plan = self._plan
+        return [] if plan is None or plan.outputs is None else list(plan.logs())
 
     def reset_metrics(self) -> None:
         """Reset every metric's state (``train_on_batch`` accumulates)."""
@@ -311,6 +321,19 @@ class Trainer:
         """Outputs for one batch as NumPy arrays."""
         data = data_module.make_data(x, None, None, "predict_on_batch")
         return loop.predict_step(self, data.first_inputs(data.n))
+
+
+def _looks_like_metrics(value: Any) -> bool:
+    """True for metric specs (strings, callables, Metric objects) but not numbers."""
+    items = list(value.values()) if isinstance(value, dict) else value
+    if not isinstance(items, (list, tuple)):
+        items = [items]
+    flat = [v for item in items for v in (item if isinstance(item, list) else [item])]
+    return bool(flat) and all(
+        isinstance(v, str) or callable(v) or hasattr(v, "update_state")
+        for v in flat
+        if v is not None
+    )
 
 
 def _returned(logs: dict[str, float], return_dict: bool) -> Any:
