@@ -25,9 +25,12 @@ def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
     >>> unbroadcast(np.ones((4, 3)), (1, 3)).tolist()
     [[4.0, 4.0, 4.0]]
     """
-    if grad.shape == shape:
+    gshape = grad.shape
+    if gshape == shape:
         return grad
-    extra = grad.ndim - len(shape)
+    extra = len(gshape) - len(shape)
+    if extra == 1 and gshape[1:] == shape:  # a bias: sum over the batch axis only
+        return grad.sum(axis=0)
     if extra:
         grad = grad.sum(axis=tuple(range(extra)))
     axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)

@@ -373,20 +373,22 @@ def _run_backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
         for parent, pg, needed in zip(fn.inputs, input_grads, fn.needs_input_grad):
             if not needed:
                 continue
-            if pg is not None and pg is g:
-                if handed_on:
-                    pg = pg.copy()
-                handed_on = True
             op = parent._ctx
-            if op is None:
-                if pg is not None:
-                    _accumulate_leaf(parent, pg)
-                continue
             if pg is not None:
+                if pg is g:
+                    if handed_on:
+                        pg = pg.copy()
+                    handed_on = True
+                if op is None:
+                    _accumulate_leaf(parent, pg)
+                    continue
                 previous = op._grad
                 op._grad = pg if previous is None else previous + pg
-            op._uses -= 1
-            if not op._uses:
+            elif op is None:
+                continue
+            uses = op._uses - 1
+            op._uses = uses
+            if not uses:
                 ready.append(op)
 
 
@@ -404,8 +406,8 @@ def _accumulate_leaf(leaf: Tensor, g: Any) -> None:
         )
     if leaf.grad is not None:
         g = leaf.grad + g
-    # The common case, kept as is: a writeable ndarray of the leaf's type.
-    if type(g) is type(data) and g.dtype == data.dtype and g.flags.writeable:
+    # The common case, kept as is: a writeable array of the leaf's type.
+    if type(g) is type(data) and g.dtype is data.dtype and g.flags.writeable:
         leaf.grad = g
         return
     xp = array_module(g)

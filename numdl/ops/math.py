@@ -29,7 +29,8 @@ from numdl.backend import array_module
 
 
 def _shape(x: Any) -> tuple[int, ...]:
-    return x.shape if hasattr(x, "shape") else ()
+    """Shape of an operand: arrays have one, Python numbers are 0-d."""
+    return getattr(x, "shape", ())
 
 
 def _quiet(xp: Any) -> Any:
@@ -479,7 +480,7 @@ class Mean(Function):
 
     def forward(self, x, axis=None, keepdims=False):
         self.shape, self.axis, self.keepdims = x.shape, axis, keepdims
-        self.n = n = _count(x.shape, axis)
+        self.n = n = x.size if axis is None else _count(x.shape, axis)
         total = x.sum(axis=axis, keepdims=keepdims)
         divisor = x.dtype.type(n) if x.dtype.kind == "f" else n
         if n:  # only 0 / 0 or x / 0 can warn: skip errstate's cost otherwise

@@ -30,14 +30,9 @@ def as_float(x: Any) -> Any:
     >>> as_float([1, 2]).dtype
     dtype('float32')
     """
-    from numdl import config
-    from numdl.autograd.tensor import Tensor
-
     if isinstance(x, Tensor):
-        if x.dtype.kind == "f":
+        if x.data.dtype.kind == "f":
             return x
-        from numdl.ops.math import cast
-
         return cast(x, config.floatx())
     xp = array_module(x)
     arr = xp.asarray(x)
@@ -55,8 +50,6 @@ def apply_unary(cls: type[Function], x: Any, **kwargs: Any) -> Any:
     """
     x = as_float(x)
     if x.ndim == 0:
-        from numdl.ops.shape import reshape
-
         return reshape(cls.apply(reshape(x, (1,)), **kwargs), ())
     return cls.apply(x, **kwargs)
 
@@ -254,12 +247,16 @@ class SoftmaxCrossEntropy(Function):
             logp = _log_softmax(logits, axis)
         self.logp = logp
         if sparse:
-            if axis == logp.ndim - 1:  # fancy indexing is cheaper than take_along
-                rows = xp.arange(labels.size)
-                picked = logp.reshape(-1, logp.shape[-1])[rows, labels.reshape(-1)]
+            # Fancy indexing (a fresh array, negated in place) is cheaper than
+            # take_along_axis; rows are kept for backward.
+            if axis == logp.ndim - 1:
+                self.rows = rows = xp.arange(labels.size)
+                flat = logp if logp.ndim == 2 else logp.reshape(-1, logp.shape[-1])
+                loss = flat[rows, labels.reshape(-1)].reshape(labels.shape)
             else:
-                picked = xp.take_along_axis(logp, xp.expand_dims(labels, axis), axis)
-            loss = -picked.reshape(labels.shape)
+                loss = xp.take_along_axis(logp, xp.expand_dims(labels, axis), axis)
+                loss = loss.reshape(labels.shape)
+            xp.negative(loss, out=loss)
             if valid is not None:
                 loss *= valid
             return loss
@@ -273,10 +270,10 @@ class SoftmaxCrossEntropy(Function):
             grad = xp.exp(self.logp)  # softmax
             if self.sparse:
                 if grad.ndim == 2 and axis == 1:  # indexed in place: grad is new
-                    grad[xp.arange(grad.shape[0]), labels] -= 1
+                    grad[self.rows, labels] -= 1
                 elif axis == grad.ndim - 1:
                     flat = grad.reshape(-1, grad.shape[-1])  # a view: grad is new
-                    flat[xp.arange(flat.shape[0]), labels.reshape(-1)] -= 1
+                    flat[self.rows, labels.reshape(-1)] -= 1
                 else:
                     classes = xp.arange(grad.shape[axis]).reshape(
                         [-1 if i == axis else 1 for i in range(grad.ndim)]
@@ -415,8 +412,6 @@ def check_sparse_labels(
     >>> check_sparse_labels([0, 2], 3)[0].tolist()
     [0, 2]
     """
-    from numdl.autograd.tensor import Tensor
-
     if isinstance(labels, Tensor):
         labels = labels.data
     xp = array_module(labels)
@@ -477,8 +472,6 @@ def softmax_cross_entropy(
     >>> softmax_cross_entropy([[0.0, 0.0]], [1]).round(4).tolist()
     [0.6931]
     """
-    from numdl.autograd.tensor import Tensor
-
     if not isinstance(logits, Tensor):
         logits = array_module(logits).asarray(logits)
     shape = logits.shape
@@ -530,3 +523,10 @@ def _shape(x: Any) -> tuple[int, ...]:
     if hasattr(x, "shape"):
         return tuple(x.shape)
     return tuple(array_module(x).shape(x))
+
+
+# At the end: these modules import the autograd core, which must load first.
+from numdl import config  # noqa: E402
+from numdl.autograd.tensor import Tensor  # noqa: E402
+from numdl.ops.math import cast  # noqa: E402
+from numdl.ops.shape import reshape  # noqa: E402
