@@ -508,3 +508,24 @@ def test_sequential_and_functional_models_with_keras_3_and_tf_keras_compile():
     assert list(history.history) == ["loss", "reg_loss", "cls_loss"]
     total = history.history["reg_loss"][0] + 2 * history.history["cls_loss"][0]
     assert history.history["loss"][0] == pytest.approx(total, rel=1e-5)
+
+
+def test_a_model_with_only_its_own_losses_trains_without_targets():
+    class AutoEncoder(Trainer, Layer):
+        def __init__(self):
+            super().__init__()
+            self.enc, self.dec = layers.Dense(2), layers.Dense(4)
+
+        def call(self, x):
+            recon = self.dec(self.enc(x))
+            self.add_loss(numdl.ops.mean(numdl.ops.square(recon - x)))
+            return recon
+
+    x, _ = _data(32)
+    model = _built(AutoEncoder(), x)
+    model.compile(optimizer=optimizers.SGD(0.1))
+    p = model.predict(x, verbose=0)
+    expected = float(np.mean((p - x) ** 2))
+    assert model.evaluate(x, batch_size=32, verbose=0) == pytest.approx(expected, 1e-5)
+    history = model.fit(x, epochs=5, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]

@@ -389,17 +389,29 @@ class CompiledMetrics:
         self, y_true: list[Any], y_pred: list[Any], sample_weight: Any
     ) -> None:
         for i, metric, _ in self.plain:
-            metric.update_state(y_true[i], y_pred[i].data)
+            if y_true[i] is not None:
+                metric.update_state(y_true[i], y_pred[i].data)
         for i, metric, _ in self.weighted:
             sw = None if sample_weight is None else sample_weight[i]
-            metric.update_state(y_true[i], y_pred[i].data, sample_weight=sw)
+            if y_true[i] is not None:
+                metric.update_state(y_true[i], y_pred[i].data, sample_weight=sw)
 
-    def result(self) -> dict[str, float]:
-        return {name: float(m.result()) for _, m, name in self.plain + self.weighted}
+    def result(self) -> dict[str, Any]:
+        """Python floats (a vector-valued result, e.g. per class, stays an array)."""
+        return {
+            name: _pythonify(m.result()) for _, m, name in self.plain + self.weighted
+        }
 
     def reset_state(self) -> None:
         for metric in self.metrics:
             metric.reset_state()
+
+
+def _pythonify(value: Any) -> Any:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
 
 
 def _unique(name: str, seen: dict[str, int], prefix: str) -> str:

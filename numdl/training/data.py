@@ -49,7 +49,7 @@ def is_iterable_data(x: Any) -> bool:
         return bool(x) and all(isinstance(item, tuple) for item in x)
     if isinstance(x, (np.ndarray, Tensor, tuple, dict, str, bytes)):
         return False
-    if hasattr(x, "shape") and hasattr(x, "dtype"):
+    if _is_leaf_array(x):  # also pandas, torch, CuPy arrays
         return False
     sequence = hasattr(x, "__getitem__") and hasattr(x, "__len__")
     return hasattr(x, "__iter__") or hasattr(x, "__next__") or sequence
@@ -64,7 +64,7 @@ def _iterate(source: Any) -> Iterator[Any]:
 
 def _is_leaf_array(x: Any) -> bool:
     return isinstance(x, (np.ndarray, Tensor)) or (
-        hasattr(x, "shape") and hasattr(x, "dtype")
+        hasattr(x, "shape") and (hasattr(x, "dtype") or hasattr(x, "__array__"))
     )
 
 
