@@ -6,11 +6,14 @@ ends ``fit`` after the current batch's epoch), ``self.params`` holds
 ``verbose``, ``epochs`` and ``steps``. Epoch and batch indices are 0-based,
 as in Keras. Logs are dicts of Python floats.
 
->>> class Count(Callback):
+>>> class Losses(Callback):
+...     def on_train_begin(self, logs=None):
+...         self.seen = []
 ...     def on_epoch_end(self, epoch, logs=None):
-...         self.last = epoch
->>> Count().on_epoch_end(3); Count
-<class 'numdl.callbacks.Count'>
+...         self.seen.append(round(logs["loss"], 4))
+>>> cb = Losses(); cb.on_train_begin(); cb.on_epoch_end(0, {"loss": 0.25})
+>>> cb.seen
+[0.25]
 """
 
 from __future__ import annotations
@@ -306,17 +309,20 @@ def _make_bar(total: int | None) -> Any:
             d["info"] = self.info
             return d
 
-    fmt = "{n_fmt}/{total_fmt} {bar:20} {elapsed}<{remaining}{info}"
+    notebook = "notebook" in tqdm.__module__  # a widget draws the bar there
+    bar = "{bar}" if notebook else "{bar:20}"
+    fmt = "{n_fmt}/{total_fmt} " + bar + " {elapsed}<{remaining}{info}"
     if total is None:
         fmt = "{n_fmt}/Unknown {elapsed}{info}"
+    options: dict[str, Any] = {"ascii": " =", "ncols": 10_000}  # never cut lines
     return Bar(
         total=total,
         file=sys.stdout,
         bar_format=fmt,
-        ascii=" =",
         leave=True,
         mininterval=0.1,
         dynamic_ncols=False,
+        **({} if notebook else options),
     )
 
 
