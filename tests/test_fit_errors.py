@@ -326,3 +326,20 @@ def test_data_that_is_not_numeric():
         y=y,
     )
     _fails(_compiled(), "x must have a batch axis", x=np.float32(1.0), y=y)
+
+
+def test_a_validation_generator_is_checked_on_every_fit():
+    x, y = _data()
+    model = _compiled()
+    model.fit(x, y, verbose=0)  # losses and metrics are built now
+    bad = x.copy()
+    bad[0, 0] = np.nan
+    gen = ((bad[s : s + 4], y[s : s + 4]) for s in range(0, 12, 4))
+    _fails(
+        model,
+        r"fit \(validation_data\): x \(first batch\) contains NaN at "
+        r"index \(0, 0\)",
+        x=x,
+        y=y,
+        validation_data=gen,
+    )

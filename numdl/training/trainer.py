@@ -128,8 +128,8 @@ class Trainer:
     def _prepare(self, data: Any, where: str, class_weight: Any = None) -> Any:
         """Build losses and metrics on a first sample, arrange and check targets."""
         plan = self._require_compiled(where)
+        x0, y0 = data.sample()  # a generator's first batch is checked here
         if plan.outputs is None:
-            x0, y0 = data.sample()
             with no_grad():
                 outputs = self(x0, training=False)
             names = loop.OutputSpec(outputs, getattr(self, "output_names", None)).names
