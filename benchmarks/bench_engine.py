@@ -4,7 +4,8 @@ The MLP is 784-256-128-10 with ReLU and softmax cross-entropy from logits.
 numdl builds the graph with ordinary Tensor code (``x @ w + b``, ``relu``,
 the fused loss) and calls ``loss.backward()``; the reference does the same
 arithmetic by hand (``benchmarks/numpy_mlp.py``). PyTorch eager is timed
-alongside for context. Run: ``python -m benchmarks.bench_engine``.
+for context, in a block of its own (see ``time_batch``).
+Run: ``python -m benchmarks.bench_engine``.
 """
 
 from __future__ import annotations
@@ -77,21 +78,33 @@ def torch_model(ref: NumpyMLP):
 
 
 def time_batch(batch: int, repeats: int) -> str:
-    """Check that the implementations agree, then time them interleaved."""
-    import torch
+    """Check that the implementations agree, then time them.
 
+    numdl and NumPy are interleaved (they share one BLAS thread pool). PyTorch
+    runs in a block of its own: its OpenMP threads and NumPy's OpenBLAS
+    threads spin-wait after their work, so interleaving the two pools on a
+    small machine would time their contention, not either library.
+    """
     ref, params, x, y = build(batch)
     check_same(ref, params, x, y)
-    model = torch_model(ref)
-    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
     cases = {
         "numpy (hand-written)": lambda: ref.loss_and_grads(x, y),
         "numdl": lambda: numdl_step(params, x, y),
-        "pytorch eager": lambda: torch_step(model, tx, ty),
     }
-    timings = interleave(cases, repeats=repeats, warmup=5)
+    timings = interleave(cases, repeats=repeats, warmup=20)
+    timings.update(time_torch(ref, x, y, repeats))
     title = f"MLP 784-256-128-10 forward+backward, float32, batch {batch}"
     return table(title, timings, "numpy (hand-written)")
+
+
+def time_torch(ref: NumpyMLP, x: np.ndarray, y: np.ndarray, repeats: int) -> dict:
+    """PyTorch eager on the same weights and data, timed alone."""
+    import torch
+
+    model = torch_model(ref)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    case = {"pytorch eager (own block)": lambda: torch_step(model, tx, ty)}
+    return interleave(case, repeats=repeats, warmup=20)
 
 
 def run(batches: list[int], repeats: int, threads: int) -> str:
@@ -105,7 +118,7 @@ def run(batches: list[int], repeats: int, threads: int) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, nargs="+", default=[32, 128, 512])
-    parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     print(run(args.batches, args.repeats, args.threads))

@@ -110,7 +110,7 @@ def run(repeats: int, threads: int) -> str:
     summary = ["| case | numdl - numpy per op (us) |", "| --- | ---: |"]
     for title, (make, n_ops) in CASES.items():
         timings = interleave(make(np.random.default_rng(0)), repeats, warmup=20)
-        out += [table(title, timings, "numpy"), ""]
+        out += [table(title, timings, "numpy", unit="us"), ""]
         extra = timings["numdl"].median - timings["numpy"].median
         summary.append(f"| {title} ({n_ops} ops) | {extra / n_ops * 1e6:.2f} |")
     return "\n".join(out + ["### Overhead per op", ""] + summary)

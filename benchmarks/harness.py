@@ -60,26 +60,33 @@ def set_threads(n: int) -> None:
         pass
 
 
-def table(title: str, timings: dict[str, Timing], reference: str) -> str:
-    """A Markdown table: median, spread and the ratio to ``reference``."""
+def table(
+    title: str, timings: dict[str, Timing], reference: str, unit: str = "ms"
+) -> str:
+    """A Markdown table: median, spread and the ratio to ``reference``.
+
+    ``unit`` is "ms" or "us".
+    """
+    scale = {"ms": 1e3, "us": 1e6}[unit]
     ref = timings[reference].median
     lines = [
         f"### {title}",
         "",
-        "| implementation | median (ms) | min-max (ms) | ratio to " + reference + " |",
+        f"| implementation | median ({unit}) | min-max ({unit}) "
+        f"| ratio to {reference} |",
         "| --- | ---: | ---: | ---: |",
     ]
     for t in timings.values():
-        lo, hi = min(t.samples) * 1e3, max(t.samples) * 1e3
+        lo, hi = min(t.samples) * scale, max(t.samples) * scale
         lines.append(
-            f"| {t.name} | {t.median * 1e3:.3f} | {lo:.3f}-{hi:.3f} "
+            f"| {t.name} | {t.median * scale:.3f} | {lo:.3f}-{hi:.3f} "
             f"| {t.median / ref:.3f} |"
         )
     return "\n".join(lines)
 
 
 def machine() -> str:
-    """One line naming the CPU count, BLAS and library versions."""
+    """One line naming the CPU, its count, BLAS and library versions."""
     import numpy as np
     from threadpoolctl import threadpool_info
 
@@ -89,7 +96,7 @@ def machine() -> str:
         if i.get("user_api") == "blas"
     )
     parts = [
-        f"{os.cpu_count()} CPUs",
+        f"{cpu_model()}, {os.cpu_count()} CPUs",
         f"Python {platform.python_version()}",
         f"NumPy {np.__version__}",
         f"BLAS: {blas}",
@@ -101,3 +108,19 @@ def machine() -> str:
     except ImportError:
         pass
     return "; ".join(parts)
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else the platform's word.
+
+    >>> isinstance(cpu_model(), str)
+    True
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
