@@ -139,6 +139,8 @@ def _as_operand(x: Any, dtype: Any, promote_integers: bool = False) -> Any:
     ``promote_integers`` (arithmetic: ``t * np.arange(3)``); elsewhere they
     may be labels or indices and are left alone, as are boolean masks.
     """
+    if getattr(x, "dtype", None) is dtype:  # an array of the tensors' type: as is
+        return x
     if _is_python_number(x) or x is None:
         return x
     if isinstance(x, (list, tuple)):
