@@ -233,3 +233,10 @@ def deserialize(config: Any) -> Any:
             return cls.from_config(dict(config.get("config") or {}))
         return cls
     raise ValueError(f"constraints.deserialize: could not interpret {config!r}")
+
+
+# Keras's lowercase aliases: ``keras.constraints.max_norm(2.0)``.
+max_norm = MaxNorm
+non_neg = NonNeg
+unit_norm = UnitNorm
+min_max_norm = MinMaxNorm

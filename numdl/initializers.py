@@ -557,3 +557,21 @@ def deserialize(config: Any) -> Any:
             return cls.from_config(dict(config.get("config") or {}))
         return cls
     raise ValueError(f"initializers.deserialize: could not interpret {config!r}")
+
+
+# Keras's lowercase aliases: ``keras.initializers.he_normal(seed=1)``.
+zeros = Zeros
+ones = Ones
+constant = Constant
+identity = Identity
+random_normal = RandomNormal
+truncated_normal = TruncatedNormal
+random_uniform = RandomUniform
+variance_scaling = VarianceScaling
+glorot_uniform = GlorotUniform
+glorot_normal = GlorotNormal
+he_uniform = HeUniform
+he_normal = HeNormal
+lecun_uniform = LecunUniform
+lecun_normal = LecunNormal
+orthogonal = Orthogonal

@@ -271,3 +271,9 @@ def deserialize(config: Any) -> Any:
             return cls.from_config(dict(config.get("config") or {}))
         return get(cls)
     raise ValueError(f"regularizers.deserialize: could not interpret {config!r}")
+
+
+# Keras's lowercase aliases: ``keras.regularizers.l2(1e-4)``.
+l1 = L1
+l2 = L2
+orthogonal_regularizer = OrthogonalRegularizer
