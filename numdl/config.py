@@ -7,6 +7,7 @@ import numpy as np
 _FLOATX = "float32"
 _EPSILON = 1e-7
 _VALID_FLOATX = ("float16", "float32", "float64")
+_IMAGE_DATA_FORMAT = "channels_last"
 _rng = np.random.default_rng()
 
 
@@ -49,6 +50,45 @@ def set_epsilon(value: float) -> None:
     """
     global _EPSILON
     _EPSILON = float(value)
+
+
+def image_data_format() -> str:
+    """Return the default image layout: ``"channels_last"`` (NHWC) unless set.
+
+    >>> image_data_format()
+    'channels_last'
+    """
+    return _IMAGE_DATA_FORMAT
+
+
+def set_image_data_format(data_format: str) -> None:
+    """Set the layout image layers use when ``data_format=None``.
+
+    >>> set_image_data_format("channels_last")
+    """
+    global _IMAGE_DATA_FORMAT
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(
+            f"set_image_data_format: expected 'channels_last' or 'channels_first', "
+            f"got {data_format!r}"
+        )
+    _IMAGE_DATA_FORMAT = data_format
+
+
+def standardize_data_format(data_format: str | None) -> str:
+    """``None`` -> the default layout; anything else must be a valid layout.
+
+    >>> standardize_data_format(None)
+    'channels_last'
+    """
+    if data_format is None:
+        return _IMAGE_DATA_FORMAT
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(
+            f"data_format must be 'channels_last' or 'channels_first', got "
+            f"{data_format!r}"
+        )
+    return data_format
 
 
 def set_random_seed(seed: int) -> None:
