@@ -1,11 +1,16 @@
-"""Interleaved timing: run the compared implementations A B A B ... in one process.
+"""Interleaved timing: run the compared implementations A B B A ... in one process.
 
 Interleaving spreads any slowdown of the machine (another process, a clock
 change) over every implementation alike, so the ratio of medians stays fair.
+The order flips every round, so no case always runs after the same other one.
+Cases timed in one ``interleave`` call are also compared round by round: the
+median of their per-round ratios ("paired ratio") cancels slowdowns that last
+longer than one round but shorter than the run.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import platform
 import statistics
@@ -13,13 +18,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+_groups = itertools.count()
+
 
 @dataclass
 class Timing:
-    """Seconds per call of one implementation: every sample, and their median."""
+    """Seconds per call of one implementation: every sample, and their median.
+
+    ``group`` identifies the ``interleave`` call; within one group, sample
+    ``i`` of every case comes from the same round.
+    """
 
     name: str
     samples: list[float]
+    group: int = -1
 
     @property
     def median(self) -> float:
@@ -38,13 +50,27 @@ def interleave(
     for _ in range(warmup):
         for fn in cases.values():
             fn()
-    timings = {name: Timing(name, []) for name in cases}
-    for _ in range(repeats):
-        for name, fn in cases.items():
+    group = next(_groups)
+    timings = {name: Timing(name, [], group) for name in cases}
+    forward = list(cases.items())
+    for i in range(repeats):
+        for name, fn in forward if i % 2 == 0 else reversed(forward):
             start = time.perf_counter()
             fn()
             timings[name].samples.append(time.perf_counter() - start)
     return timings
+
+
+def paired_ratio(case: Timing, reference: Timing) -> float | None:
+    """Median over rounds of ``case / reference``; None if not interleaved.
+
+    >>> a, b = Timing("a", [2.0, 4.0], 0), Timing("b", [1.0, 1.0], 0)
+    >>> paired_ratio(a, b)
+    3.0
+    """
+    if case.group != reference.group or case.group < 0:
+        return None
+    return statistics.median(c / r for c, r in zip(case.samples, reference.samples))
 
 
 def set_threads(n: int) -> None:
@@ -63,24 +89,26 @@ def set_threads(n: int) -> None:
 def table(
     title: str, timings: dict[str, Timing], reference: str, unit: str = "ms"
 ) -> str:
-    """A Markdown table: median, spread and the ratio to ``reference``.
+    """A Markdown table: median, spread, ratio of medians and paired ratio.
 
     ``unit`` is "ms" or "us".
     """
     scale = {"ms": 1e3, "us": 1e6}[unit]
-    ref = timings[reference].median
+    ref = timings[reference]
     lines = [
         f"### {title}",
         "",
         f"| implementation | median ({unit}) | min-max ({unit}) "
-        f"| ratio to {reference} |",
-        "| --- | ---: | ---: | ---: |",
+        f"| ratio to {reference} | paired ratio |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     for t in timings.values():
         lo, hi = min(t.samples) * scale, max(t.samples) * scale
+        paired = paired_ratio(t, ref)
         lines.append(
             f"| {t.name} | {t.median * scale:.3f} | {lo:.3f}-{hi:.3f} "
-            f"| {t.median / ref:.3f} |"
+            f"| {t.median / ref.median:.3f} "
+            f"| {'-' if paired is None else f'{paired:.3f}'} |"
         )
     return "\n".join(lines)
 
