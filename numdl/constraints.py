@@ -15,7 +15,6 @@ weight already inside the bounds still shrinks by a factor
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -186,20 +185,7 @@ def get(identifier: Any) -> Any:
     >>> type(get("non_neg")).__name__, get(None)
     ('NonNeg', None)
     """
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    obj = identifier
-    if isinstance(identifier, str):
-        obj = _registry.get(_KIND, identifier)
-    if inspect.isclass(obj):
-        return obj()
-    if callable(obj):
-        return obj
-    raise ValueError(
-        f"constraints.get: could not interpret constraint identifier {identifier!r}"
-    )
+    return _registry.resolve(_KIND, identifier, "constraints")
 
 
 def serialize(constraint: Any) -> Any:
@@ -208,15 +194,7 @@ def serialize(constraint: Any) -> Any:
     >>> serialize(MaxNorm(3.0))
     {'class_name': 'MaxNorm', 'config': {'max_value': 3.0, 'axis': 0}}
     """
-    if isinstance(constraint, Constraint):
-        return {
-            "class_name": type(constraint).__name__,
-            "config": constraint.get_config(),
-        }
-    name = _registry.name_of(_KIND, constraint) or getattr(constraint, "__name__", None)
-    if name is None:
-        raise ValueError(f"constraints.serialize: cannot serialize {constraint!r}")
-    return name
+    return _registry.serialize(_KIND, constraint, Constraint, "constraints")
 
 
 def deserialize(config: Any) -> Any:
@@ -225,14 +203,7 @@ def deserialize(config: Any) -> Any:
     >>> deserialize({"class_name": "UnitNorm", "config": {"axis": 1}}).axis
     1
     """
-    if isinstance(config, str):
-        return get(config)
-    if isinstance(config, dict) and "class_name" in config:
-        cls = _registry.get(_KIND, config["class_name"])
-        if inspect.isclass(cls):
-            return cls.from_config(dict(config.get("config") or {}))
-        return cls
-    raise ValueError(f"constraints.deserialize: could not interpret {config!r}")
+    return _registry.deserialize(_KIND, config, "constraints")
 
 
 # Keras's lowercase aliases: ``keras.constraints.max_norm(2.0)``.

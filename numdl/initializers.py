@@ -23,7 +23,6 @@ needs.)
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable
 from typing import Any
@@ -508,20 +507,7 @@ def get(identifier: Any) -> Any:
     >>> type(get("glorot_uniform")).__name__, get(None)
     ('GlorotUniform', None)
     """
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    obj = identifier
-    if isinstance(identifier, str):
-        obj = _registry.get(_KIND, identifier)
-    if inspect.isclass(obj):
-        return obj()
-    if callable(obj):
-        return obj
-    raise ValueError(
-        f"initializers.get: could not interpret initializer identifier {identifier!r}"
-    )
+    return _registry.resolve(_KIND, identifier, "initializers")
 
 
 def serialize(initializer: Any) -> Any:
@@ -530,17 +516,7 @@ def serialize(initializer: Any) -> Any:
     >>> serialize(RandomNormal(stddev=1.0))
     {'class_name': 'RandomNormal', 'config': {'seed': None, 'mean': 0.0, 'stddev': 1.0}}
     """
-    if isinstance(initializer, Initializer):
-        return {
-            "class_name": type(initializer).__name__,
-            "config": initializer.get_config(),
-        }
-    name = _registry.name_of(_KIND, initializer) or getattr(
-        initializer, "__name__", None
-    )
-    if name is None:
-        raise ValueError(f"initializers.serialize: cannot serialize {initializer!r}")
-    return name
+    return _registry.serialize(_KIND, initializer, Initializer, "initializers")
 
 
 def deserialize(config: Any) -> Any:
@@ -549,14 +525,7 @@ def deserialize(config: Any) -> Any:
     >>> deserialize({"class_name": "Constant", "config": {"value": 3.0}}).value
     3.0
     """
-    if isinstance(config, str):
-        return get(config)
-    if isinstance(config, dict) and "class_name" in config:
-        cls = _registry.get(_KIND, config["class_name"])
-        if inspect.isclass(cls):
-            return cls.from_config(dict(config.get("config") or {}))
-        return cls
-    raise ValueError(f"initializers.deserialize: could not interpret {config!r}")
+    return _registry.deserialize(_KIND, config, "initializers")
 
 
 # Keras's lowercase aliases: ``keras.initializers.he_normal(seed=1)``.

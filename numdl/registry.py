@@ -68,3 +68,59 @@ def name_of(kind: str, obj: Any) -> str | None:
         if value is obj:
             return name
     return None
+
+
+def resolve(kind: str, identifier: Any, module: str, factories: tuple = ()) -> Any:
+    """Keras's ``get``: None, a name, a config dict, a class or a callable.
+
+    Names and classes (and the registered ``factories``) give a new instance
+    with default arguments; a config dict goes through :func:`deserialize`;
+    other callables pass through.
+
+    >>> type(resolve("initializer", "ones", "initializers")).__name__
+    'Ones'
+    """
+    if identifier is None:
+        return None
+    if isinstance(identifier, dict):
+        return deserialize(kind, identifier, module, factories)
+    obj = get(kind, identifier) if isinstance(identifier, str) else identifier
+    if isinstance(obj, type) or obj in factories:
+        return obj()
+    if callable(obj):
+        return obj
+    raise ValueError(
+        f"{module}.get: could not interpret {kind} identifier {identifier!r}"
+    )
+
+
+def serialize(kind: str, obj: Any, base: type, module: str) -> Any:
+    """``{"class_name", "config"}`` for instances of ``base``, else a name.
+
+    >>> from numdl.initializers import Initializer, Constant
+    >>> serialize("initializer", Constant(2.0), Initializer, "initializers")
+    {'class_name': 'Constant', 'config': {'value': 2.0}}
+    """
+    if isinstance(obj, base):
+        return {"class_name": type(obj).__name__, "config": obj.get_config()}
+    name = name_of(kind, obj) or getattr(obj, "__name__", None)
+    if name is None:
+        raise ValueError(f"{module}.serialize: cannot serialize {obj!r}")
+    return name
+
+
+def deserialize(kind: str, config: Any, module: str, factories: tuple = ()) -> Any:
+    """Inverse of :func:`serialize`: a name or ``{"class_name", "config"}``.
+
+    >>> c = deserialize("constraint", {"class_name": "MaxNorm", "config": {}}, "c")
+    >>> type(c).__name__
+    'MaxNorm'
+    """
+    if isinstance(config, str):
+        return resolve(kind, config, module, factories)
+    if isinstance(config, dict) and "class_name" in config:
+        cls = get(kind, config["class_name"])
+        if isinstance(cls, type):
+            return cls.from_config(dict(config.get("config") or {}))
+        return resolve(kind, cls, module, factories)
+    raise ValueError(f"{module}.deserialize: could not interpret {config!r}")

@@ -13,7 +13,6 @@ defaults to zero penalties, also as in Keras).
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable
 from typing import Any
@@ -222,20 +221,7 @@ def get(identifier: Any) -> Any:
     >>> get("l2").get_config(), get(None)
     ({'l2': 0.01}, None)
     """
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    obj = identifier
-    if isinstance(identifier, str):
-        obj = _registry.get(_KIND, identifier)
-    if inspect.isclass(obj) or obj in _FACTORIES:
-        return obj()
-    if callable(obj):
-        return obj
-    raise ValueError(
-        f"regularizers.get: could not interpret regularizer identifier {identifier!r}"
-    )
+    return _registry.resolve(_KIND, identifier, "regularizers", _FACTORIES)
 
 
 def serialize(regularizer: Any) -> Any:
@@ -244,17 +230,7 @@ def serialize(regularizer: Any) -> Any:
     >>> serialize(L1(0.5))
     {'class_name': 'L1', 'config': {'l1': 0.5}}
     """
-    if isinstance(regularizer, Regularizer):
-        return {
-            "class_name": type(regularizer).__name__,
-            "config": regularizer.get_config(),
-        }
-    name = _registry.name_of(_KIND, regularizer) or getattr(
-        regularizer, "__name__", None
-    )
-    if name is None:
-        raise ValueError(f"regularizers.serialize: cannot serialize {regularizer!r}")
-    return name
+    return _registry.serialize(_KIND, regularizer, Regularizer, "regularizers")
 
 
 def deserialize(config: Any) -> Any:
@@ -263,14 +239,7 @@ def deserialize(config: Any) -> Any:
     >>> deserialize({"class_name": "L2", "config": {"l2": 0.5}}).l2
     0.5
     """
-    if isinstance(config, str):
-        return get(config)
-    if isinstance(config, dict) and "class_name" in config:
-        cls = _registry.get(_KIND, config["class_name"])
-        if inspect.isclass(cls):
-            return cls.from_config(dict(config.get("config") or {}))
-        return get(cls)
-    raise ValueError(f"regularizers.deserialize: could not interpret {config!r}")
+    return _registry.deserialize(_KIND, config, "regularizers", _FACTORIES)
 
 
 # Keras's lowercase aliases: ``keras.regularizers.l2(1e-4)``.
