@@ -1,0 +1,323 @@
+"""Max and average pooling over 1, 2 or 3 spatial axes, one op each.
+
+``max_pool`` and ``average_pool`` (alias ``avg_pool``) follow ``keras.ops``:
+``pool_size`` and ``strides`` (``None`` = ``pool_size``) are ints or tuples,
+``padding`` is ``"valid"`` or ``"same"`` with TensorFlow's arithmetic, and
+``data_format`` is ``"channels_last"`` (``(batch, *spatial, channels)``, the
+default) or ``"channels_first"`` (``(batch, channels, *spatial)``).
+
+- Output size: ``valid``: ``(n - pool) // stride + 1``; ``same``:
+  ``ceil(n / stride)``, padding ``max((out - 1) * stride + pool - n, 0)``
+  split with the smaller half before (TensorFlow's rule).
+- Max pooling pads with ``-inf``; its gradient goes to one input per window,
+  the first maximum in row-major window order (PyTorch's rule for ties).
+- Average pooling with ``same`` padding divides by the number of real
+  (unpadded) inputs in each window, as Keras and TensorFlow do
+  (PyTorch's ``count_include_pad=False``).
+
+Both run as a loop over the offsets inside the window (4 for a 2x2 pool),
+each step one vectorised operation on strided views of the whole batch; the
+backward pass scatters the same way. No loop runs over the batch or over
+output positions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import operator
+from typing import Any
+
+import numpy as np  # host-side bookkeeping only (window counts, sizes)
+
+from numdl.autograd.function import Function
+from numdl.backend import array_module
+from numdl.ops.nn import as_float
+
+
+class _Geometry:
+    """Where the windows of one pooling call lie (sizes, padding, slices)."""
+
+    def __init__(
+        self,
+        shape: tuple[int, ...],
+        pool: tuple[int, ...],
+        strides: tuple[int, ...],
+        padding: str,
+        channels_last: bool,
+        name: str,
+    ) -> None:
+        nd = len(pool)
+        first = 1 if channels_last else 2
+        self.axes = tuple(range(first, first + nd))
+        sizes = tuple(shape[a] for a in self.axes)
+        if padding == "valid":
+            if any(n < k for n, k in zip(sizes, pool)):
+                raise ValueError(
+                    f"{name}: pool_size {pool} is larger than the spatial size "
+                    f"{sizes} of the inputs (shape {shape}) with padding='valid'; "
+                    f"use a smaller pool_size or padding='same'"
+                )
+            out = tuple((n - k) // s + 1 for n, k, s in zip(sizes, pool, strides))
+            pads = tuple((0, 0) for _ in sizes)
+        else:
+            out = tuple(-(-n // s) for n, s in zip(sizes, strides))
+            totals = (
+                max((o - 1) * s + k - n, 0)
+                for o, s, k, n in zip(out, strides, pool, sizes)
+            )
+            pads = tuple((t // 2, t - t // 2) for t in totals)
+        self.shape, self.sizes, self.out, self.pads = shape, sizes, out, pads
+        self.pool, self.strides = pool, strides
+        self.padded = any(p != (0, 0) for p in pads)
+        # Each input lies in at most one window: gradients are written, not added.
+        self.disjoint = all(s >= k for s, k in zip(strides, pool))
+        # ... and in exactly one: the gradient buffer needs no zeroing.
+        self.tiled = self.disjoint and all(
+            o * k == n and s == k for o, k, n, s in zip(out, pool, sizes, strides)
+        )
+        out_shape = list(shape)
+        for a, o in zip(self.axes, out):
+            out_shape[a] = o
+        self.out_shape = tuple(out_shape)
+
+    def padded_shape(self) -> tuple[int, ...]:
+        shape = list(self.shape)
+        for a, (lo, hi) in zip(self.axes, self.pads):
+            shape[a] += lo + hi
+        return tuple(shape)
+
+    def interior(self) -> tuple[slice, ...]:
+        """Where the inputs lie inside the padded array."""
+        index = [slice(None)] * len(self.shape)
+        for a, (lo, _), n in zip(self.axes, self.pads, self.sizes):
+            index[a] = slice(lo, lo + n)
+        return tuple(index)
+
+    def windows(self) -> list[tuple[slice, ...]]:
+        """One index per offset in the window, row-major: the strided view of
+        the (padded) inputs holding that offset of every window."""
+        ranges = [range(k) for k in self.pool]
+        index = [slice(None)] * len(self.shape)
+        views = []
+        for offsets in itertools.product(*ranges):
+            for a, i, s, o in zip(self.axes, offsets, self.strides, self.out):
+                index[a] = slice(i, i + s * (o - 1) + 1, s)
+            views.append(tuple(index))
+        return views
+
+    def counts(self, dtype: Any) -> np.ndarray:
+        """Real inputs per window, shaped to broadcast against the output."""
+        total = np.ones((1,) * len(self.shape), dtype=dtype)
+        for a, (lo, _), n, k, s, o in zip(
+            self.axes, self.pads, self.sizes, self.pool, self.strides, self.out
+        ):
+            start = np.arange(o) * s - lo
+            count = np.minimum(start + k, n) - np.maximum(start, 0)
+            shape = [1] * len(self.shape)
+            shape[a] = o
+            total = total * count.reshape(shape).astype(dtype)
+        return total
+
+
+def _pad(x: Any, geo: _Geometry, value: float) -> Any:
+    """``x`` inside a buffer of ``value`` (``same`` padding); ``x`` itself if none."""
+    if not geo.padded:
+        return x
+    xp = array_module(x)
+    out = xp.full(geo.padded_shape(), value, dtype=x.dtype)
+    out[geo.interior()] = x
+    return out
+
+
+def _grad_buffer(g: Any, geo: _Geometry) -> Any:
+    xp = array_module(g)
+    shape = geo.padded_shape()
+    return xp.empty(shape, g.dtype) if geo.tiled else xp.zeros(shape, g.dtype)
+
+
+def _unpad(grad: Any, geo: _Geometry) -> Any:
+    return grad[geo.interior()] if geo.padded else grad
+
+
+class MaxPool(Function):
+    """Max over each window; the gradient goes to the first maximum."""
+
+    def forward(self, x, geo=None):
+        xp = array_module(x)
+        self.geo = geo
+        self.x = x = _pad(x, geo, -xp.inf)
+        views = geo.windows()
+        out = x[views[0]].copy()
+        for view in views[1:]:
+            xp.maximum(out, x[view], out=out)
+        self.out = out
+        return out
+
+    def backward(self, g):
+        xp = array_module(g)
+        geo, x, out = self.geo, self.x, self.out
+        grad = _grad_buffer(g, geo)
+        views = geo.windows()
+        rest = g.copy() if len(views) > 1 else g  # gradient not yet given out
+        for i, view in enumerate(views):
+            hit = x[view] == out
+            if geo.disjoint:
+                xp.multiply(rest, hit, out=grad[view])
+            else:
+                grad[view] += rest * hit
+            if i + 1 < len(views):
+                rest *= ~hit  # later ties get nothing (first maximum wins)
+        return (_unpad(grad, geo),)
+
+
+class AveragePool(Function):
+    """Mean over each window (``same``: over its real inputs only)."""
+
+    def forward(self, x, geo=None):
+        xp = array_module(x)
+        self.geo = geo
+        x = _pad(x, geo, 0)
+        views = geo.windows()
+        out = x[views[0]] + x[views[1]] if len(views) > 1 else x[views[0]].copy()
+        for view in views[2:]:
+            out += x[view]
+        if geo.padded:
+            self.divisor = xp.asarray(geo.counts(x.dtype))
+        else:
+            self.divisor = x.dtype.type(math.prod(geo.pool))
+        out /= self.divisor
+        return out
+
+    def backward(self, g):
+        geo = self.geo
+        share = g / self.divisor
+        grad = _grad_buffer(g, geo)
+        for view in geo.windows():
+            if geo.disjoint:
+                grad[view] = share
+            else:
+                grad[view] += share
+        return (_unpad(grad, geo),)
+
+
+# ------------------------------------------------------------------ wrappers
+def _tuple(value: Any, nd: int, what: str, name: str) -> tuple[int, ...]:
+    """An int or a tuple of ``nd`` positive ints, as a tuple."""
+    items = (value,) * nd if not isinstance(value, (tuple, list)) else tuple(value)
+    try:
+        if isinstance(value, (str, bool)) or any(isinstance(v, bool) for v in items):
+            raise TypeError
+        numbers = tuple(operator.index(v) for v in items)
+    except TypeError:
+        numbers = ()
+    if len(numbers) != nd or any(n < 1 for n in numbers):
+        raise ValueError(
+            f"{name}: {what} must be a positive integer or a tuple of {nd} "
+            f"positive integers, got {value!r}"
+        )
+    return numbers
+
+
+def pool_arguments(
+    nd: int, pool_size: Any, strides: Any, padding: Any, name: str
+) -> tuple[tuple[int, ...], tuple[int, ...], str]:
+    """``(pool_size, strides, padding)`` checked and as tuples / lowercase.
+
+    ``strides=None`` means ``pool_size``. ``name`` starts every error message.
+
+    >>> pool_arguments(2, 3, None, "SAME", "max_pool")
+    ((3, 3), (3, 3), 'same')
+    """
+    pool = _tuple(pool_size, nd, "pool_size", name)
+    steps = pool if strides is None else _tuple(strides, nd, "strides", name)
+    mode = padding.lower() if isinstance(padding, str) else padding
+    if mode not in ("valid", "same"):
+        raise ValueError(f"{name}: padding must be 'valid' or 'same', got {padding!r}")
+    return pool, steps, mode
+
+
+def pool_geometry(
+    shape: tuple[Any, ...],
+    pool_size: Any,
+    strides: Any = None,
+    padding: str = "valid",
+    data_format: str | None = None,
+    name: str = "pool",
+) -> _Geometry:
+    """Check pooling arguments against an input shape; return the windows.
+
+    ``geometry.out_shape`` is the output shape. Raises ValueError naming
+    ``name`` for a bad argument, a wrong rank or a pool larger than the input.
+
+    >>> pool_geometry((8, 28, 28, 3), 2).out_shape
+    (8, 14, 14, 3)
+    """
+    from numdl import config
+
+    shape = tuple(shape)
+    nd = len(shape) - 2
+    if nd not in (1, 2, 3):
+        raise ValueError(
+            f"{name}: expected inputs with 3, 4 or 5 dimensions (batch, 1-3 "
+            f"spatial axes, channels), got shape {shape}"
+        )
+    data_format = config.standardize_data_format(data_format)
+    pool, steps, mode = pool_arguments(nd, pool_size, strides, padding, name)
+    return _Geometry(shape, pool, steps, mode, data_format == "channels_last", name)
+
+
+def pooled_size(size: Any, pool: int, stride: int, padding: str) -> Any:
+    """Output length of one spatial axis (``None`` stays ``None``).
+
+    >>> pooled_size(11, 2, 2, "valid"), pooled_size(11, 2, 2, "same")
+    (5, 6)
+    """
+    if size is None:
+        return None
+    if padding == "valid":
+        return (size - pool) // stride + 1 if size >= pool else 0
+    return -(-size // stride)
+
+
+def max_pool(
+    inputs: Any,
+    pool_size: Any,
+    strides: Any = None,
+    padding: str = "valid",
+    data_format: str | None = None,
+) -> Any:
+    """Max pooling over the spatial axes (``keras.ops.max_pool``).
+
+    >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
+    >>> max_pool(x, 2)[0, :, :, 0].tolist()
+    [[5.0, 7.0], [13.0, 15.0]]
+    """
+    x = as_float(inputs)
+    geo = pool_geometry(x.shape, pool_size, strides, padding, data_format, "max_pool")
+    return MaxPool.apply(x, geo=geo)
+
+
+def average_pool(
+    inputs: Any,
+    pool_size: Any,
+    strides: Any = None,
+    padding: str = "valid",
+    data_format: str | None = None,
+) -> Any:
+    """Average pooling over the spatial axes (``keras.ops.average_pool``).
+
+    With ``padding="same"`` each window's mean is over its real inputs only.
+
+    >>> x = np.array([[[1.0], [2.0], [3.0]]])
+    >>> average_pool(x, 2, 2, padding="same")[0, :, 0].tolist()
+    [1.5, 3.0]
+    """
+    x = as_float(inputs)
+    geo = pool_geometry(
+        x.shape, pool_size, strides, padding, data_format, "average_pool"
+    )
+    return AveragePool.apply(x, geo=geo)
+
+
+avg_pool = average_pool
