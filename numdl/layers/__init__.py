@@ -1,5 +1,14 @@
 """Keras layers: ``from numdl import layers``; ``layers.Dense(10)``."""
 
+from numdl.layers.augmentation import (
+    CenterCrop,
+    RandomContrast,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+    Resizing,
+)
 from numdl.layers.base import InputSpec, Layer
 from numdl.layers.core import (
     Activation,
@@ -72,6 +81,7 @@ __all__ = [
     "AvgPool1D",
     "AvgPool2D",
     "BatchNormalization",
+    "CenterCrop",
     "Concatenate",
     "Dense",
     "Dot",
@@ -104,9 +114,15 @@ __all__ = [
     "Multiply",
     "Normalization",
     "Permute",
+    "RandomContrast",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
     "RepeatVector",
     "Rescaling",
     "Reshape",
+    "Resizing",
     "Subtract",
     "UnitNormalization",
     "add",
