@@ -1,0 +1,700 @@
+"""Convolutions: ``conv``, ``conv_transpose``, ``depthwise_conv``, ``separable_conv``.
+
+Keras 3's ``keras.ops`` functions with Keras's kernel layouts:
+
+- ``conv``: kernel ``(*kernel_size, in_channels // groups, filters)``;
+- ``depthwise_conv``: kernel ``(*kernel_size, in_channels, depth_multiplier)``;
+- ``separable_conv``: a depthwise kernel, then a pointwise ``(1, ..., C * m, F)``;
+- ``conv_transpose``: kernel ``(*kernel_size, filters, in_channels)``.
+
+Inputs have 1 or 2 spatial axes, ``channels_last`` (default) or
+``channels_first``. ``"same"`` padding is Keras's (TensorFlow's): the total
+padding ``max((ceil(n/s) - 1) * s + (k - 1) * d + 1 - n, 0)`` with the odd one
+on the right/bottom.
+
+How it runs. Two ops do all the work, each with a hand-written backward:
+:class:`Conv` (convolution, with the bias add and an optional ReLU fused) and
+:class:`ConvTranspose` (the input-gradient of a convolution, run forward).
+Both compute in one layout, NHWC: a 1-D convolution is a 2-D one of height 1,
+and ``channels_first`` arrays are *viewed* as NHWC (a transpose, no copy).
+
+- Forward (im2col): a strided view of the padded input with shape
+  ``(N, Ho, Wo, kh, kw, C)`` is copied once into a matrix
+  ``(N*Ho*Wo, kh*kw*C)`` and multiplied by the kernel, whose Keras layout
+  ``(kh, kw, C, F)`` already *is* the matrix ``(kh*kw*C, F)``: one GEMM.
+- Backward: ``grad_kernel = cols.T @ g`` (one GEMM on the saved columns) and
+  ``grad_cols = g @ kernel.T`` (one GEMM), added back into the input by
+  ``kh*kw`` strided slice additions (col2im): no loop over the batch or the
+  output positions.
+- Groups (and so depthwise convolution) run as one batched matmul over the
+  groups.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, NamedTuple
+
+from numdl.autograd.function import Function
+from numdl.backend import array_module
+
+
+# ----------------------------------------------------------------- geometry
+def conv_output_length(
+    size: int | None,
+    kernel_size: int,
+    stride: int = 1,
+    padding: str = "valid",
+    dilation: int = 1,
+) -> int | None:
+    """Output length of a convolution along one axis (``None`` stays ``None``).
+
+    ``"valid"``: ``(size - (k-1)*d - 1) // stride + 1`` (0 or less when the
+    kernel does not fit); ``"same"`` and ``"causal"``: ``ceil(size / stride)``.
+
+    >>> conv_output_length(28, 3), conv_output_length(28, 3, 2, "same")
+    (26, 14)
+    """
+    if size is None:
+        return None
+    if padding in ("same", "causal"):
+        return -(-size // stride)
+    return (size - (kernel_size - 1) * dilation - 1) // stride + 1
+
+
+def same_padding(size: int, kernel_size: int, stride: int, dilation: int = 1):
+    """Keras/TensorFlow ``"same"`` padding ``(before, after)`` of one axis.
+
+    The total is ``max((ceil(n/s) - 1)*s + (k-1)*d + 1 - n, 0)``; the extra
+    one of an odd total goes after (right/bottom).
+
+    >>> same_padding(5, 4, 1), same_padding(6, 3, 2)
+    ((1, 2), (0, 1))
+    """
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (kernel_size - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def conv_transpose_output_length(
+    size: int | None,
+    kernel_size: int,
+    stride: int = 1,
+    padding: str = "valid",
+    output_padding: int | None = None,
+    dilation: int = 1,
+) -> int | None:
+    """Output length of a transposed convolution along one axis (Keras's rule).
+
+    ``"valid"``: ``(n-1)*s + K + output_padding`` with ``output_padding``
+    defaulting to ``max(K, s) - K``; ``"same"``: ``n*s``, or
+    ``(n-1)*s + K % 2 + output_padding`` when it is given (``K`` is the
+    dilated kernel size).
+
+    >>> conv_transpose_output_length(7, 3, 2)
+    15
+    >>> conv_transpose_output_length(7, 3, 2, "same")
+    14
+    """
+    if size is None:
+        return None
+    k = (kernel_size - 1) * dilation + 1
+    if padding == "valid":
+        extra = max(k, stride) - k if output_padding is None else output_padding
+        return (size - 1) * stride + k + extra
+    if output_padding is None:
+        return size * stride
+    return (size - 1) * stride + k % 2 + output_padding
+
+
+def _transpose_crop(
+    kernel_size: int,
+    stride: int,
+    padding: str,
+    output_padding: int | None,
+    dilation: int,
+) -> int:
+    """Where the output of a transposed convolution starts in the full one.
+
+    The full result of scattering every input through the kernel has length
+    ``(n-1)*s + K``; Keras (its JAX/NumPy backends, and TensorFlow) keeps a
+    window of it that starts ``K - 1 - left_pad`` in, where ``left_pad`` is
+    what ``keras.src.backend.common.backend_utils`` computes.
+    """
+    k = (kernel_size - 1) * dilation + 1
+    if padding == "valid":
+        return 0
+    if output_padding is None:
+        pad_len = stride + k - 2
+    else:
+        pad_len = k + k % 2 - 2 + output_padding
+    left = min(pad_len // 2 + pad_len % 2, k - 1)
+    return k - 1 - left
+
+
+class Geometry(NamedTuple):
+    """A 2-D convolution's shape parameters, NHWC (1-D ones have height 1).
+
+    ``pads`` are ``((top, bottom), (left, right))``; ``out`` is ``(Ho, Wo)``.
+    """
+
+    kernel: tuple[int, int]
+    strides: tuple[int, int]
+    dilation: tuple[int, int]
+    pads: tuple[tuple[int, int], tuple[int, int]]
+    out: tuple[int, int]
+
+
+class Layout(NamedTuple):
+    """How the caller's arrays map to NHWC: spatial rank and channel position."""
+
+    rank: int
+    channels_first: bool
+
+    def to_nhwc(self, a: Any) -> Any:
+        """A view of ``a`` (batch, ..., channels) as 4-D NHWC."""
+        if self.channels_first:
+            a = a.transpose((0,) + tuple(range(2, a.ndim)) + (1,))
+        return a[:, None] if self.rank == 1 else a
+
+    def from_nhwc(self, a: Any) -> Any:
+        """A view of a 4-D NHWC array in the caller's layout."""
+        if self.rank == 1:
+            a = a[:, 0]
+        if self.channels_first:
+            a = a.transpose((0, a.ndim - 1) + tuple(range(1, a.ndim - 1)))
+        return a
+
+
+# ----------------------------------------------------------- array kernels
+def _pad(xp: Any, x: Any, pads: tuple) -> Any:
+    """``x`` (NHWC) with zeros around its spatial axes (``x`` itself if none)."""
+    (top, bottom), (left, right) = pads
+    if not (top or bottom or left or right):
+        return x
+    n, h, w, c = x.shape
+    out = xp.zeros((n, h + top + bottom, w + left + right, c), dtype=x.dtype)
+    out[:, top : top + h, left : left + w] = x
+    return out
+
+
+def _windows(xp: Any, x: Any, geo: Geometry) -> Any:
+    """A read-only view ``(N, Ho, Wo, kh, kw, C)`` of every window of ``x``."""
+    n, _, _, c = x.shape
+    sn, sh, sw, sc = x.strides
+    (kh, kw), (s0, s1), (d0, d1) = geo.kernel, geo.strides, geo.dilation
+    return xp.lib.stride_tricks.as_strided(
+        x,
+        shape=(n, geo.out[0], geo.out[1], kh, kw, c),
+        strides=(sn, sh * s0, sw * s1, sh * d0, sw * d1, sc),
+    )
+
+
+def _im2col(xp: Any, x: Any, geo: Geometry, groups: int) -> Any:
+    """The columns of a (padded) NHWC input: ``(M, kh*kw*C)`` for one group,
+    ``(groups, M, kh*kw*C/groups)`` for several; ``M = N*Ho*Wo``."""
+    n, _, _, c = x.shape
+    (kh, kw), (ho, wo) = geo.kernel, geo.out
+    rows = n * ho * wo
+    if groups == 1:
+        if geo.kernel == (1, 1) and geo.strides == (1, 1):  # pointwise: a view
+            return x.reshape(rows, c)
+        return _windows(xp, x, geo).reshape(rows, kh * kw * c)
+    cg = c // groups
+    win = _windows(xp, x, geo).reshape(n, ho, wo, kh, kw, groups, cg)
+    return win.transpose(5, 0, 1, 2, 3, 4, 6).reshape(groups, rows, kh * kw * cg)
+
+
+def _col2im(xp: Any, cols: Any, shape: tuple, geo: Geometry, groups: int) -> Any:
+    """Add column gradients back into an NHWC array of ``shape`` (the inverse
+    of :func:`_im2col`'s gather): ``kh*kw`` strided slice additions."""
+    n, h, w, c = shape
+    (kh, kw), (s0, s1), (d0, d1), (ho, wo) = (
+        geo.kernel, geo.strides, geo.dilation, geo.out
+    )  # fmt: skip
+    if groups == 1:
+        if geo.kernel == (1, 1) and geo.strides == (1, 1) and (ho, wo) == (h, w):
+            return cols.reshape(shape)
+        out = xp.zeros(shape, dtype=cols.dtype)
+        target, parts = out, cols.reshape(n, ho, wo, kh, kw, c)
+    else:
+        cg = c // groups
+        out = xp.zeros(shape, dtype=cols.dtype)
+        target = out.reshape(n, h, w, groups, cg)
+        parts = cols.reshape(groups, n, ho, wo, kh, kw, cg)
+        parts = parts.transpose(1, 2, 3, 4, 5, 0, 6)
+    for i in range(kh):
+        rows = slice(i * d0, i * d0 + (ho - 1) * s0 + 1, s0)
+        for j in range(kw):
+            cols_ = slice(j * d1, j * d1 + (wo - 1) * s1 + 1, s1)
+            target[:, rows, cols_] += parts[:, :, :, i, j]
+    return out
+
+
+def _kernel_matrix(kernel: Any, groups: int) -> Any:
+    """A ``(kh, kw, cg, F)`` kernel as ``(kh*kw*cg, F)`` (a view), or
+    ``(groups, kh*kw*cg, F/groups)`` for grouped convolutions."""
+    kh, kw, cg, f = kernel.shape
+    if groups == 1:
+        return kernel.reshape(kh * kw * cg, f)
+    return kernel.reshape(kh * kw * cg, groups, f // groups).transpose(1, 0, 2)
+
+
+def _group_rows(g2: Any, groups: int) -> Any:
+    """``(M, F)`` as ``(groups, M, F/groups)`` (a view)."""
+    m, f = g2.shape
+    return g2.reshape(m, groups, f // groups).transpose(1, 0, 2)
+
+
+def _ungroup_rows(a: Any) -> Any:
+    """``(groups, M, fg)`` -> ``(M, groups*fg)``."""
+    g, m, fg = a.shape
+    return a.transpose(1, 0, 2).reshape(m, g * fg)
+
+
+# --------------------------------------------------------------------- ops
+class Conv(Function):
+    """Convolution (cross-correlation) + bias (+ ReLU), NHWC inside.
+
+    Inputs: ``x`` in the caller's layout, ``kernel`` ``(*k, C/groups, F)``,
+    ``bias`` ``(F,)`` or None. Backward gives all three gradients.
+    """
+
+    def forward(self, x, kernel, bias=None, geometry=None, layout=None, relu=False):
+        xp = array_module(x, kernel)
+        geo: Geometry = geometry
+        x4 = layout.to_nhwc(x)
+        k4 = kernel if kernel.ndim == 4 else kernel.reshape((1,) + kernel.shape)
+        groups = x4.shape[3] // k4.shape[2]
+        xpad = _pad(xp, x4, geo.pads)
+        cols = _im2col(xp, xpad, geo, groups)
+        kmat = _kernel_matrix(k4, groups)
+        out = cols @ kmat
+        if groups > 1:
+            out = _ungroup_rows(out)
+        if bias is not None:
+            out += bias
+        if relu:
+            xp.maximum(out, 0, out=out)
+            self.out = out
+        self.cols, self.kmat, self.groups, self.relu = cols, kmat, groups, relu
+        self.geo, self.layout, self.kernel_shape = geo, layout, kernel.shape
+        self.x_shape, self.padded_shape = x4.shape, xpad.shape
+        n, ho, wo, f = x4.shape[0], geo.out[0], geo.out[1], k4.shape[3]
+        return layout.from_nhwc(out.reshape(n, ho, wo, f))
+
+    def backward(self, g):
+        need_x, need_kernel, need_bias = self.needs_input_grad
+        g4 = self.layout.to_nhwc(g)
+        g2 = g4.reshape(-1, g4.shape[3])
+        if self.relu:
+            g2 = g2 * (self.out > 0)
+        groups = self.groups
+        gx = gk = gb = None
+        if need_bias:
+            gb = g2.sum(axis=0)
+        if need_kernel:
+            gk = _kernel_grad(self.cols, g2, groups).reshape(self.kernel_shape)
+        if need_x:
+            gx = self._input_grad(g2)
+        return gx, gk, gb
+
+    def _input_grad(self, g2):
+        xp = array_module(g2)
+        groups, geo = self.groups, self.geo
+        if groups == 1:
+            dcols = g2 @ self.kmat.T
+        else:
+            dcols = _group_rows(g2, groups) @ self.kmat.transpose(0, 2, 1)
+        dx = _col2im(xp, dcols, self.padded_shape, geo, groups)
+        (top, _), (left, _) = geo.pads
+        _, h, w, _ = self.x_shape
+        if dx.shape != self.x_shape:
+            dx = dx[:, top : top + h, left : left + w]
+        return self.layout.from_nhwc(dx)
+
+
+def _kernel_grad(cols: Any, g2: Any, groups: int) -> Any:
+    """``cols.T @ g`` in the kernel's ``(kh*kw*cg, F)`` order."""
+    if groups == 1:
+        return cols.T @ g2
+    gk = cols.transpose(0, 2, 1) @ _group_rows(g2, groups)  # (G, kh*kw*cg, fg)
+    return _ungroup_rows(gk)
+
+
+class ConvTranspose(Function):
+    """Transposed convolution: the input-gradient of :class:`Conv`, run forward.
+
+    ``x`` ``(N, *spatial, C)`` (caller's layout), ``kernel`` ``(*k, F, C)``,
+    ``bias`` ``(F,)``. The full result (every input scattered through the
+    kernel) is cropped at ``crop`` to ``size`` (zeros past its end).
+    """
+
+    def forward(
+        self, x, kernel, bias=None, geometry=None, layout=None, crop=(0, 0), size=None
+    ):
+        xp = array_module(x, kernel)
+        geo: Geometry = geometry
+        x4 = layout.to_nhwc(x)
+        k4 = kernel if kernel.ndim == 4 else kernel.reshape((1,) + kernel.shape)
+        n, hi, wi, c = x4.shape
+        kh, kw, f, _ = k4.shape
+        x2 = x4.reshape(n * hi * wi, c)
+        kmat = k4.reshape(kh * kw * f, c)
+        full = _full_shape(geo, n, hi, wi, f, crop, size)
+        out = _col2im(xp, x2 @ kmat.T, full, geo, 1)
+        out = out[:, crop[0] : crop[0] + size[0], crop[1] : crop[1] + size[1]]
+        if bias is not None:
+            out += bias
+        self.x2, self.kmat, self.geo, self.layout = x2, kmat, geo, layout
+        self.crop, self.size, self.full = crop, size, full
+        self.x_shape, self.kernel_shape = x4.shape, kernel.shape
+        return layout.from_nhwc(out)
+
+    def backward(self, g):
+        xp = array_module(g)
+        need_x, need_kernel, need_bias = self.needs_input_grad
+        g4 = self.layout.to_nhwc(g)
+        gx = gk = gb = None
+        if need_bias:
+            gb = g4.sum(axis=(0, 1, 2))
+        if need_x or need_kernel:
+            (top, left), (h, w) = self.crop, self.size
+            bottom, right = self.full[1] - top - h, self.full[2] - left - w
+            gpad = _pad(xp, g4, ((top, bottom), (left, right)))
+            cols = _im2col(xp, gpad, self.geo, 1)
+            if need_x:
+                gx = self.layout.from_nhwc((cols @ self.kmat).reshape(self.x_shape))
+            if need_kernel:
+                gk = (cols.T @ self.x2).reshape(self.kernel_shape)
+        return gx, gk, gb
+
+
+def _full_shape(geo: Geometry, n: int, hi: int, wi: int, f: int, crop, size):
+    """The NHWC shape the transposed convolution scatters into: the full
+    result ``(in-1)*s + K``, or longer when the kept window runs past it."""
+    dims = []
+    for axis, length in enumerate((hi, wi)):
+        k = (geo.kernel[axis] - 1) * geo.dilation[axis] + 1
+        full = (length - 1) * geo.strides[axis] + k
+        dims.append(max(full, crop[axis] + size[axis]))
+    return (n, dims[0], dims[1], f)
+
+
+# --------------------------------------------------------------- arguments
+def _shape(x: Any) -> tuple[int, ...]:
+    if hasattr(x, "shape"):
+        return tuple(x.shape)
+    return tuple(array_module(x).shape(x))
+
+
+def _tuple(value: Any, rank: int, what: str, name: str, minimum: int = 1):
+    """An int or a sequence of ``rank`` ints, each >= ``minimum``, as a tuple."""
+    items = (value,) * rank if not isinstance(value, (tuple, list)) else value
+    try:
+        if isinstance(value, str) or any(isinstance(v, bool) for v in items):
+            raise TypeError
+        out = tuple(operator.index(v) for v in items)
+    except TypeError:
+        out = None
+    if out is None or len(out) != rank or any(v < minimum for v in out):
+        kind = "positive integer" if minimum == 1 else f"integer >= {minimum}"
+        raise ValueError(
+            f"{name}: {what} must be a {kind} or a tuple of {rank} of them, got "
+            f"{value!r}"
+        )
+    return out
+
+
+def standardize_padding(padding: Any, name: str, allow_causal: bool = False) -> str:
+    """``"valid"`` or ``"same"`` (any case); ``"causal"`` where allowed.
+
+    >>> standardize_padding("SAME", "conv")
+    'same'
+    """
+    allowed = ("valid", "same", "causal") if allow_causal else ("valid", "same")
+    lowered = padding.lower() if isinstance(padding, str) else padding
+    if lowered not in allowed:
+        raise ValueError(
+            f"{name}: padding must be one of {', '.join(map(repr, allowed))}, "
+            f"got {padding!r}"
+        )
+    return lowered
+
+
+def _data_format(data_format: Any, name: str) -> bool:
+    """True for channels_first (``None`` -> numdl's image data format)."""
+    from numdl import config
+
+    try:
+        return config.standardize_data_format(data_format) == "channels_first"
+    except ValueError as err:
+        raise ValueError(f"{name}: {err}") from None
+
+
+def _spatial_rank(x_shape: tuple, name: str) -> int:
+    rank = len(x_shape) - 2
+    if rank not in (1, 2):
+        raise ValueError(
+            f"{name}: expected inputs of shape (batch, steps, channels) or "
+            f"(batch, height, width, channels) (1 or 2 spatial axes, channels "
+            f"last or first), got shape {x_shape}"
+        )
+    return rank
+
+
+def _check_kernel(k_shape: tuple, rank: int, what: str, name: str, layout: str):
+    if len(k_shape) != rank + 2 or 0 in k_shape:
+        raise ValueError(
+            f"{name}: the {what} must have shape {layout} ({rank + 2} axes for "
+            f"{rank + 2}-D inputs), got shape {k_shape}"
+        )
+
+
+def _geometry(
+    spatial: tuple,
+    kernel_size: tuple,
+    strides: tuple,
+    dilation: tuple,
+    padding: str,
+    name: str,
+) -> Geometry:
+    """Pads and output sizes; a kernel larger than the padded input raises."""
+    pads, out = [], []
+    for axis, (n, k, s, d) in enumerate(zip(spatial, kernel_size, strides, dilation)):
+        dilated = (k - 1) * d + 1
+        if padding == "same":
+            pad = same_padding(n, k, s, d)
+        elif padding == "causal":
+            pad = (dilated - 1, 0)
+        else:
+            pad = (0, 0)
+        length = (n + pad[0] + pad[1] - dilated) // s + 1
+        if length <= 0 or n == 0:
+            dil = f" (dilated to {dilated})" if d > 1 else ""
+            raise ValueError(
+                f"{name}: the kernel size {k}{dil} is larger than the input size "
+                f"{n + pad[0] + pad[1]} (padding {padding!r}) along spatial axis "
+                f"{axis}; input spatial shape {spatial}, kernel size {kernel_size}"
+            )
+        pads.append(pad)
+        out.append(length)
+    return _as_2d(kernel_size, strides, dilation, pads, out)
+
+
+def _as_2d(kernel_size, strides, dilation, pads, out) -> Geometry:
+    if len(kernel_size) == 1:  # 1-D: height 1
+        return Geometry(
+            (1,) + tuple(kernel_size), (1,) + tuple(strides),
+            (1,) + tuple(dilation), ((0, 0), tuple(pads[0])), (1, out[0]),
+        )  # fmt: skip
+    return Geometry(
+        tuple(kernel_size), tuple(strides), tuple(dilation),
+        (tuple(pads[0]), tuple(pads[1])), tuple(out),
+    )  # fmt: skip
+
+
+def _check_bias(bias: Any, channels: int, name: str) -> None:
+    if bias is not None and _shape(bias) != (channels,):
+        raise ValueError(
+            f"{name}: bias must have shape ({channels},), got {_shape(bias)}"
+        )
+
+
+# ---------------------------------------------------------------- wrappers
+def conv(
+    inputs: Any,
+    kernel: Any,
+    strides: Any = 1,
+    padding: str = "valid",
+    data_format: str | None = None,
+    dilation_rate: Any = 1,
+    *,
+    bias: Any = None,
+    relu: bool = False,
+    name: str = "conv",
+) -> Any:
+    """N-D convolution (1-D or 2-D), Keras's ``ops.conv`` with a fused bias/ReLU.
+
+    ``kernel`` has shape ``(*kernel_size, in_channels // groups, filters)``;
+    ``groups`` is ``in_channels // kernel.shape[-2]``. ``padding`` is
+    ``"valid"``, ``"same"`` or (1-D) ``"causal"``. ``bias`` (shape
+    ``(filters,)``) is added and ``relu=True`` applies ReLU inside the op.
+    ``name`` is used in error messages.
+
+    >>> import numpy as np
+    >>> conv(np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 2))).shape
+    (1, 2, 2, 2)
+    """
+    inputs, kernel = as_float(inputs), as_float(kernel)
+    x_shape, k_shape = _shape(inputs), _shape(kernel)
+    rank = _spatial_rank(x_shape, name)
+    layout = Layout(rank, _data_format(data_format, name))
+    _check_kernel(k_shape, rank, "kernel", name, "(*kernel_size, in/groups, filters)")
+    channels = x_shape[1] if layout.channels_first else x_shape[-1]
+    spatial = x_shape[2:] if layout.channels_first else x_shape[1:-1]
+    cg, filters = k_shape[-2], k_shape[-1]
+    groups = channels // cg
+    if channels % cg or filters % groups:
+        raise ValueError(
+            f"{name}: inputs with {channels} channels do not fit a kernel of shape "
+            f"{k_shape}: the channels must be a multiple of kernel.shape[-2] "
+            f"({cg}; the quotient is the number of groups) and the filters "
+            f"({filters}) a multiple of the groups"
+        )
+    _check_bias(bias, filters, name)
+    geo = _geometry(
+        spatial,
+        k_shape[:rank],
+        _tuple(strides, rank, "strides", name),
+        _tuple(dilation_rate, rank, "dilation_rate", name),
+        standardize_padding(padding, name, allow_causal=rank == 1),
+        name,
+    )
+    return Conv.apply(inputs, kernel, bias, geometry=geo, layout=layout, relu=relu)
+
+
+def depthwise_conv(
+    inputs: Any,
+    kernel: Any,
+    strides: Any = 1,
+    padding: str = "valid",
+    data_format: str | None = None,
+    dilation_rate: Any = 1,
+    *,
+    bias: Any = None,
+    name: str = "depthwise_conv",
+) -> Any:
+    """Depthwise convolution: each channel convolved with its own filters.
+
+    ``kernel`` has shape ``(*kernel_size, in_channels, depth_multiplier)``;
+    output channel ``c * depth_multiplier + j`` comes from input channel ``c``
+    (Keras's and TensorFlow's order). Runs as a grouped :func:`conv`.
+
+    >>> import numpy as np
+    >>> depthwise_conv(np.ones((1, 5, 5, 3)), np.ones((3, 3, 3, 2))).shape
+    (1, 3, 3, 6)
+    """
+    k_shape = _shape(kernel)
+    x_shape = _shape(inputs)
+    rank = _spatial_rank(x_shape, name)
+    _check_kernel(k_shape, rank, "kernel", name, "(*kernel_size, in, multiplier)")
+    channels = x_shape[1] if _data_format(data_format, name) else x_shape[-1]
+    if k_shape[-2] != channels:
+        raise ValueError(
+            f"{name}: inputs with {channels} channels do not fit a depthwise "
+            f"kernel of shape {k_shape}; expected kernel.shape[-2] == {channels}"
+        )
+    kernel = reshape(as_float(kernel), k_shape[:rank] + (1, k_shape[-2] * k_shape[-1]))
+    return conv(
+        inputs, kernel, strides, padding, data_format, dilation_rate,
+        bias=bias, name=name,
+    )  # fmt: skip
+
+
+def separable_conv(
+    inputs: Any,
+    depthwise_kernel: Any,
+    pointwise_kernel: Any,
+    strides: Any = 1,
+    padding: str = "valid",
+    data_format: str | None = None,
+    dilation_rate: Any = 1,
+    *,
+    bias: Any = None,
+    relu: bool = False,
+    name: str = "separable_conv",
+) -> Any:
+    """Depthwise convolution, then a pointwise (1x1) one that mixes channels.
+
+    ``pointwise_kernel`` has shape ``(1, ..., in_channels * multiplier,
+    filters)``; ``bias`` and ``relu`` apply to the pointwise step.
+
+    >>> import numpy as np
+    >>> x = np.ones((1, 5, 5, 3))
+    >>> separable_conv(x, np.ones((3, 3, 3, 2)), np.ones((1, 1, 6, 4))).shape
+    (1, 3, 3, 4)
+    """
+    rank = _spatial_rank(_shape(inputs), name)
+    p_shape = _shape(pointwise_kernel)
+    if len(p_shape) != rank + 2 or p_shape[:rank] != (1,) * rank:
+        raise ValueError(
+            f"{name}: the pointwise kernel must have shape "
+            f"{(1,) * rank + ('channels * multiplier', 'filters')}, got {p_shape}"
+        )
+    depthwise = depthwise_conv(
+        inputs, depthwise_kernel, strides, padding, data_format, dilation_rate,
+        name=name,
+    )  # fmt: skip
+    return conv(
+        depthwise, pointwise_kernel, 1, "valid", data_format, 1,
+        bias=bias, relu=relu, name=name,
+    )  # fmt: skip
+
+
+def conv_transpose(
+    inputs: Any,
+    kernel: Any,
+    strides: Any = 1,
+    padding: str = "valid",
+    output_padding: Any = None,
+    data_format: str | None = None,
+    dilation_rate: Any = 1,
+    *,
+    bias: Any = None,
+    name: str = "conv_transpose",
+) -> Any:
+    """Transposed convolution (the gradient of ``conv`` w.r.t. its input).
+
+    ``kernel`` has shape ``(*kernel_size, filters, in_channels)``. Output
+    sizes follow Keras (:func:`conv_transpose_output_length`); each entry of
+    ``output_padding`` must be less than its stride.
+
+    >>> import numpy as np
+    >>> conv_transpose(np.ones((1, 3, 3, 2)), np.ones((3, 3, 4, 2)), 2).shape
+    (1, 7, 7, 4)
+    """
+    inputs, kernel = as_float(inputs), as_float(kernel)
+    x_shape, k_shape = _shape(inputs), _shape(kernel)
+    rank = _spatial_rank(x_shape, name)
+    layout = Layout(rank, _data_format(data_format, name))
+    _check_kernel(k_shape, rank, "kernel", name, "(*kernel_size, filters, in)")
+    channels = x_shape[1] if layout.channels_first else x_shape[-1]
+    spatial = x_shape[2:] if layout.channels_first else x_shape[1:-1]
+    if k_shape[-1] != channels:
+        raise ValueError(
+            f"{name}: inputs with {channels} channels do not fit a kernel of shape "
+            f"{k_shape}; expected kernel.shape[-1] == {channels}"
+        )
+    _check_bias(bias, k_shape[-2], name)
+    strides = _tuple(strides, rank, "strides", name)
+    dilation = _tuple(dilation_rate, rank, "dilation_rate", name)
+    padding = standardize_padding(padding, name)
+    extra = (None,) * rank
+    if output_padding is not None:
+        extra = _tuple(output_padding, rank, "output_padding", name, minimum=0)
+        if any(p >= s for p, s in zip(extra, strides)):
+            raise ValueError(
+                f"{name}: output_padding must be less than strides, got "
+                f"output_padding={extra} and strides={strides}"
+            )
+    if 0 in spatial:
+        raise ValueError(f"{name}: inputs have an empty spatial axis: {x_shape}")
+    sizes, crops = [], []
+    for n, k, s, d, p in zip(spatial, k_shape[:rank], strides, dilation, extra):
+        sizes.append(conv_transpose_output_length(n, k, s, padding, p, d))
+        crops.append(_transpose_crop(k, s, padding, p, d))
+    if min(sizes) <= 0:
+        raise ValueError(f"{name}: the output would be empty (sizes {tuple(sizes)})")
+    geo = _as_2d(k_shape[:rank], strides, dilation, [(0, 0)] * rank, spatial)
+    if rank == 1:
+        sizes, crops = [1] + sizes, [0] + crops
+    return ConvTranspose.apply(
+        inputs, kernel, bias, geometry=geo, layout=layout,
+        crop=tuple(crops), size=tuple(sizes),
+    )  # fmt: skip
+
+
+# At the end: these modules import the autograd core, which must load first.
+from numdl.ops.nn import as_float  # noqa: E402
+from numdl.ops.shape import reshape  # noqa: E402
