@@ -72,10 +72,9 @@ class _Geometry:
         self.padded = any(p != (0, 0) for p in pads)
         # Each input lies in at most one window: gradients are written, not added.
         self.disjoint = all(s >= k for s, k in zip(strides, pool))
-        # ... and in exactly one: the gradient buffer needs no zeroing.
-        self.tiled = self.disjoint and all(
-            o * k == n and s == k for o, k, n, s in zip(out, pool, sizes, strides)
-        )
+        # ... and windows abut (no gaps): only a tail past the last window
+        # is left out, so the gradient buffer needs zeros there only.
+        self.abutting = all(s == k for s, k in zip(strides, pool))
         out_shape = list(shape)
         for a, o in zip(self.axes, out):
             out_shape[a] = o
@@ -131,9 +130,16 @@ def _pad(x: Any, geo: _Geometry, value: float) -> Any:
 
 
 def _grad_buffer(g: Any, geo: _Geometry) -> Any:
+    """The (padded) input gradient, zero wherever no window reaches."""
     xp = array_module(g)
     shape = geo.padded_shape()
-    return xp.empty(shape, g.dtype) if geo.tiled else xp.zeros(shape, g.dtype)
+    if not geo.abutting:
+        return xp.zeros(shape, g.dtype)
+    grad = xp.empty(shape, g.dtype)
+    for a, o, k in zip(geo.axes, geo.out, geo.pool):
+        if o * k < shape[a]:  # a tail the windows do not reach (valid padding)
+            grad[(slice(None),) * a + (slice(o * k, None),)] = 0
+    return grad
 
 
 def _unpad(grad: Any, geo: _Geometry) -> Any:
@@ -159,15 +165,22 @@ class MaxPool(Function):
         geo, x, out = self.geo, self.x, self.out
         grad = _grad_buffer(g, geo)
         views = geo.windows()
-        rest = g.copy() if len(views) > 1 else g  # gradient not yet given out
+        # ``taken``: windows whose maximum was already found at an earlier
+        # offset; later ties get nothing (the first maximum wins, as in torch).
+        taken = xp.equal(x[views[0]], out)
+        hit = xp.empty_like(taken)
+        part = None if geo.disjoint else xp.empty_like(g)
         for i, view in enumerate(views):
-            hit = x[view] == out
-            if geo.disjoint:
-                xp.multiply(rest, hit, out=grad[view])
+            if i:
+                xp.equal(x[view], out, out=hit)
+                xp.greater(hit, taken, out=hit)  # hit and not taken
+                if i + 1 < len(views):
+                    xp.logical_or(taken, hit, out=taken)
+            first = taken if i == 0 else hit
+            if part is None:
+                xp.multiply(g, first, out=grad[view])
             else:
-                grad[view] += rest * hit
-            if i + 1 < len(views):
-                rest *= ~hit  # later ties get nothing (first maximum wins)
+                grad[view] += xp.multiply(g, first, out=part)
         return (_unpad(grad, geo),)
 
 
