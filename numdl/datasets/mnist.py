@@ -47,7 +47,12 @@ def load_data(path: str | os.PathLike | None = None) -> tuple[Split, Split]:
     labels are digits 0-9. ``path`` is the directory holding the four files
     (default ``$NUMDL_DATA/mnist`` or ``~/.numdl/datasets/mnist``); Keras's
     cache-file name (``"mnist.npz"``) means the default. Needs the 11 MB of
-    data (downloaded once); the lines that load it are not run by the doctests:
+    data (downloaded once). Usage, as in Keras::
+
+        (x_train, y_train), (x_test, y_test) = load_data()
+        x_train.shape, x_train.dtype  # (60000, 28, 28), uint8
+
+    The files it reads, in this order:
 
     >>> for name in FILES:  # what load_data reads, in this order
     ...     print(name)
@@ -55,9 +60,6 @@ def load_data(path: str | os.PathLike | None = None) -> tuple[Split, Split]:
     train-labels-idx1-ubyte.gz
     t10k-images-idx3-ubyte.gz
     t10k-labels-idx1-ubyte.gz
-    >>> (x_train, y_train), (x_test, y_test) = load_data()  # doctest: +SKIP
-    >>> x_train.shape, x_train.dtype, y_test.shape  # doctest: +SKIP
-    ((60000, 28, 28), dtype('uint8'), (10000,))
     """
     return _load_idx_set(_directory(NAME, path), FILES, MIRRORS)
 
