@@ -27,6 +27,8 @@ KERAS_NAMES = [
     "utils.to_categorical",
     "utils.set_random_seed",
     "datasets.digits.load_data",
+    "datasets.mnist.load_data",
+    "datasets.fashion_mnist.load_data",
 ]
 
 
