@@ -345,9 +345,10 @@ def _run_backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
     An op runs once all users of its output have handed in their gradients
     (Kahn's topological order); the gradient of an op's output waits on the op
     itself (``_grad``), and is dropped as soon as the op has used it. Saved
-    buffers are freed as the pass goes (unless ``retain_graph``). Gradients
-    are added out of place, so an array handed on by one op (``add`` passes
-    its gradient through) is never modified behind its back.
+    buffers and the references to inputs are released as the pass goes
+    (unless ``retain_graph``). Gradients are added out of place, so an array
+    handed on by one op (``add`` passes its gradient through) is never
+    modified behind its back.
     """
     root_fn = root._ctx
     if root_fn is None:
@@ -390,6 +391,13 @@ def _run_backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
             op._uses = uses
             if not uses:
                 ready.append(op)
+        if fn.freed:
+            # Done with this op for good: dropping its inputs frees intermediate
+            # arrays now, not all at once when the loss dies. (A burst of frees
+            # lets malloc trim the heap, and the next step pays ~1000 page
+            # faults for it at batch 512.) Only backward reads ``inputs``, and
+            # a second backward stops at ``free_check`` before needing them.
+            fn.inputs = fn.needs_input_grad = ()
 
 
 def _accumulate_leaf(leaf: Tensor, g: Any) -> None:
