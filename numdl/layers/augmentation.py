@@ -44,21 +44,19 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _factor_range(
-    layer: Layer, name: str, factor: Any, low: float = -1.0, high: float = 1.0
-) -> tuple[float, float]:
+def _factor_range(layer: Layer, name: str, factor: Any) -> tuple[float, float]:
     """Keras's factor: a number ``f`` means ``(-|f|, |f|)``, a pair is sorted;
-    every value must lie in ``[low, high]``."""
+    every value must lie in ``[-1, 1]``."""
     if _is_number(factor):
         values = [-abs(float(factor)), abs(float(factor))]
     elif isinstance(factor, (tuple, list)) and len(factor) == 2:
         values = sorted(float(f) for f in factor if _is_number(f))
     else:
         values = []
-    if len(values) != 2 or not all(low <= v <= high for v in values):
+    if len(values) != 2 or not all(-1.0 <= v <= 1.0 for v in values):
         raise ValueError(
             f"{type(layer).__name__} {layer.name!r}: {name} must be a number or a "
-            f"pair of numbers in [{low:g}, {high:g}], got {factor!r}"
+            f"pair of numbers in [-1, 1], got {factor!r}"
         )
     return values[0], values[1]
 
