@@ -85,6 +85,14 @@ from numdl.layers.regularization import (
     GaussianDropout,
     GaussianNoise,
 )
+from numdl.layers.reshaping import (
+    Cropping1D,
+    Cropping2D,
+    UpSampling1D,
+    UpSampling2D,
+    ZeroPadding1D,
+    ZeroPadding2D,
+)
 from numdl.layers.symbolic import KerasTensor
 
 __all__ = [
@@ -107,6 +115,8 @@ __all__ = [
     "Convolution1DTranspose",
     "Convolution2D",
     "Convolution2DTranspose",
+    "Cropping1D",
+    "Cropping2D",
     "Dense",
     "DepthwiseConv1D",
     "DepthwiseConv2D",
@@ -155,6 +165,10 @@ __all__ = [
     "SeparableConvolution2D",
     "Subtract",
     "UnitNormalization",
+    "UpSampling1D",
+    "UpSampling2D",
+    "ZeroPadding1D",
+    "ZeroPadding2D",
     "add",
     "average",
     "concatenate",
