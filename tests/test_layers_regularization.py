@@ -277,3 +277,126 @@ def test_activity_regularization_rejects_its_own_regularizer():
 def test_noise_layers_make_integer_inputs_float(cls, kwargs):
     out = cls(seed=0, **kwargs)(np.ones((3, 4), "int64"), training=True)
     assert out.dtype == np.float32 and not (out.numpy() == 1).all()
+
+
+# ----------------------------------------------------------- SpatialDropout
+SPATIAL = [
+    (layers.SpatialDropout1D, (8, 5, 6)),  # (batch, steps, features)
+    (layers.SpatialDropout2D, (8, 5, 4, 6)),  # (batch, rows, cols, channels)
+]
+FORMATS = ["channels_last", "channels_first"]
+
+
+def _channel_axis(data_format, ndim):
+    return ndim - 1 if data_format == "channels_last" else 1
+
+
+@pytest.mark.parametrize(("cls", "shape"), SPATIAL)
+@pytest.mark.parametrize("data_format", FORMATS)
+def test_spatial_dropout_drops_whole_channels(cls, shape, data_format):
+    rate = 0.4
+    x = _rng(7).uniform(1.0, 2.0, size=shape).astype("float32")
+    layer = cls(rate, data_format=data_format, seed=1)
+    out = layer(x, training=True).numpy()
+    ratio = out / x  # 0 or 1 / (1 - rate) everywhere
+    kept = np.isclose(ratio, 1 / (1 - rate), rtol=1e-6)
+    assert (kept | (ratio == 0)).all()
+    channel = _channel_axis(data_format, len(shape))
+    spatial = tuple(a for a in range(1, len(shape)) if a != channel)
+    # one decision per (sample, channel), shared by every position
+    assert (kept == kept.any(axis=spatial, keepdims=True)).all()
+    assert kept.any() and not kept.all()
+
+
+@pytest.mark.parametrize(("cls", "shape"), SPATIAL)
+def test_spatial_dropout_identity_at_inference_and_shapes(cls, shape):
+    x = _rng(8).normal(size=shape).astype("float32")
+    layer = cls(0.5)
+    for training in (None, False):
+        np.testing.assert_array_equal(layer(x, training=training).numpy(), x)
+    assert layer(layers.Input(shape=shape[1:])).shape == (None, *shape[1:])
+    assert layer(layers.Input(shape=shape[1:]), training=True).shape[1:] == shape[1:]
+    assert layer.compute_output_shape((None, *shape[1:])) == (None, *shape[1:])
+    assert layer.weights == [] and layer.count_params() == 0
+    np.testing.assert_array_equal(cls(0.0)(x, training=True).numpy(), x)
+    np.testing.assert_array_equal(cls(1.0)(x, training=True).numpy(), 0 * x)
+
+
+def test_spatial_dropout_keeps_each_channel_with_probability_1_minus_rate():
+    numdl.config.set_random_seed(0)
+    rate = 0.3
+    out = layers.SpatialDropout2D(rate)(np.ones((400, 2, 2, 50)), training=True)
+    dropped = (out.numpy()[:, 0, 0, :] == 0).mean()
+    # 20000 Bernoulli(0.3) draws: standard error 0.0032
+    assert abs(dropped - rate) < 0.015
+
+
+@pytest.mark.parametrize(("cls", "shape"), SPATIAL)
+@pytest.mark.parametrize("data_format", FORMATS)
+def test_spatial_dropout_gradient_and_training_step(float64, cls, shape, data_format):
+    layer = cls(0.5, data_format=data_format)
+    x = _rng(9).normal(size=(2,) + shape[1:-1] + (3,))
+    _check_training_step(layer, x, units=4, reseed=3, training=True)
+    numdl.config.set_random_seed(4)
+    t = Tensor(x, requires_grad=True)
+    out = layer(t, training=True)
+    out.backward(np.ones(out.shape))
+    np.testing.assert_array_equal(t.grad, out.numpy() / x)  # the scaled mask
+
+
+@pytest.mark.parametrize(("cls", "shape"), SPATIAL)
+def test_spatial_dropout_config_seeds_and_keras_defaults(cls, shape):
+    layer = cls(0.25, data_format="channels_first", seed=5, name="sd")
+    cfg = layer.get_config()
+    assert cfg["rate"] == 0.25 and cfg["seed"] == 5
+    assert cfg["data_format"] == "channels_first" and "noise_shape" not in cfg
+    clone = _round_trip(layer)
+    x = np.ones(shape)
+    np.testing.assert_array_equal(
+        layer(x, training=True).numpy(), clone(x, training=True).numpy()
+    )
+    assert cls(0.1).data_format == "channels_last"
+    numdl.layers.base.reset_names()
+    assert cls(0.1).name == (
+        "spatial_dropout1d" if "1D" in cls.__name__ else "spatial_dropout2d"
+    )
+
+
+def test_spatial_dropout_in_a_model_trains_and_predicts_deterministically():
+    numdl.config.set_random_seed(0)
+    model = numdl.Sequential(
+        [
+            layers.Input((6, 6, 4)),
+            layers.SpatialDropout2D(0.5),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(1),
+        ]
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    x = _rng(10).normal(size=(16, 6, 6, 4)).astype("float32")
+    y = x.mean(axis=(1, 2, 3))[:, None]
+    history = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    np.testing.assert_array_equal(
+        model.predict(x, verbose=0), model.predict(x, verbose=0)
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"rate": 1.5}, "rate must be a number between 0 and 1"),
+        ({"rate": 0.5, "data_format": "nhwc"}, "data_format must be"),
+        ({"rate": 0.5, "seed": "x"}, "seed must be an integer"),
+    ],
+)
+def test_spatial_dropout_bad_arguments_name_the_layer(kwargs, match):
+    with pytest.raises(ValueError, match=rf"SpatialDropout2D 'sd': {match}"):
+        layers.SpatialDropout2D(name="sd", **kwargs)
+    with pytest.raises(TypeError, match="noise_shape"):
+        layers.SpatialDropout2D(0.5, noise_shape=(None, 1, 1, None))
+
+
+def test_spatial_dropout_wrong_rank_names_the_layer():
+    with pytest.raises(ValueError, match="SpatialDropout1D 'sd' expects inputs with 3"):
+        layers.SpatialDropout1D(0.5, name="sd")(np.ones((2, 3, 4, 5)), training=True)

@@ -84,6 +84,8 @@ from numdl.layers.regularization import (
     ActivityRegularization,
     GaussianDropout,
     GaussianNoise,
+    SpatialDropout1D,
+    SpatialDropout2D,
 )
 from numdl.layers.reshaping import (
     Cropping1D,
@@ -163,6 +165,8 @@ __all__ = [
     "SeparableConv2D",
     "SeparableConvolution1D",
     "SeparableConvolution2D",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
     "Subtract",
     "UnitNormalization",
     "UpSampling1D",

@@ -4,7 +4,8 @@
 multiplies by ``N(1, rate / (1 - rate))`` noise, both only while training;
 ``ActivityRegularization`` adds ``l1 * sum(|x|) + l2 * sum(x**2)`` of its
 inputs to the layer's losses (summed over the batch, not divided by the
-batch size: Keras 3's formula). ``Dropout`` lives in ``core.py``.
+batch size: Keras 3's formula). ``SpatialDropout1D/2D`` drop whole channels
+(feature maps) while training. ``Dropout`` lives in ``core.py``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,16 @@ from typing import Any
 
 from numdl import ops, regularizers
 from numdl.backend import array_module
-from numdl.layers.base import Layer
-from numdl.layers.core import _as_float, _generator, _identity_shape, _rate, _seed
+from numdl.layers.base import InputSpec, Layer
+from numdl.layers.core import (
+    Dropout,
+    _as_float,
+    _generator,
+    _identity_shape,
+    _rate,
+    _seed,
+)
+from numdl.layers.pooling import _data_format
 
 
 def _normal(layer: Layer, inputs: Any, mean: float, stddev: float) -> Any:
@@ -139,3 +148,69 @@ def _factor(layer: Layer, name: str, value: Any) -> float:
             f"number >= 0, got {value!r}"
         )
     return float(value)
+
+
+# ------------------------------------------------------------ SpatialDropout
+class _SpatialDropout(Dropout):
+    """Dropout of whole channels: one draw per sample and channel, shared by
+    every spatial position (Tompson et al., 2014)."""
+
+    _nd = 2
+
+    def __init__(
+        self,
+        rate: float,
+        data_format: str | None = None,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if "noise_shape" in kwargs:
+            raise TypeError(
+                f"{type(self).__name__}: noise_shape is set by the layer (one "
+                f"draw per sample and channel); do not pass it"
+            )
+        super().__init__(rate, seed=seed, **kwargs)
+        self.data_format = _data_format(self, data_format)
+        self.input_spec = InputSpec(ndim=self._nd + 2)
+
+    def _mask_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if self.data_format == "channels_first":
+            return shape[:2] + (1,) * self._nd
+        return (shape[0],) + (1,) * self._nd + (shape[-1],)
+
+    def get_config(self) -> dict[str, Any]:
+        cfg = super().get_config()
+        cfg.pop("noise_shape", None)
+        return {**cfg, "data_format": self.data_format}
+
+
+class SpatialDropout1D(_SpatialDropout):
+    """Drop whole features of sequences ``(batch, steps, features)`` while training.
+
+    Each (sample, feature) pair is kept or dropped at every step together;
+    kept ones are scaled by ``1 / (1 - rate)``. Identity at inference. Keras
+    has no ``data_format`` here (always channels last); numdl accepts one.
+
+    >>> import numpy as np
+    >>> out = SpatialDropout1D(0.5, seed=1)(np.ones((1, 3, 4)), training=True)
+    >>> bool((out.numpy() == out.numpy()[:, :1]).all())   # same at every step
+    True
+    """
+
+    _nd = 1
+
+
+class SpatialDropout2D(_SpatialDropout):
+    """Drop whole channels (feature maps) of images while training.
+
+    Each (sample, channel) pair is kept or dropped over the whole image; kept
+    ones are scaled by ``1 / (1 - rate)``. Identity at inference.
+
+    >>> import numpy as np
+    >>> layer = SpatialDropout2D(0.5, seed=0)
+    >>> out = layer(np.ones((2, 4, 4, 8)), training=True).numpy()
+    >>> sorted(set(out.ravel().tolist())), bool((out == out[:, :1, :1]).all())
+    ([0.0, 2.0], True)
+    """
+
+    _nd = 2
