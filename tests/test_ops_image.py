@@ -87,7 +87,9 @@ def test_resize_layouts_and_single_images_agree():
 
 def test_resize_same_size_is_identity_and_keeps_gradients():
     x = _rng(3).normal(size=(1, 4, 5, 2))
-    np.testing.assert_array_equal(image.resize(x, (4, 5)), x)
+    same = image.resize(x, (4, 5))
+    np.testing.assert_array_equal(same, x)
+    assert not np.shares_memory(same, x)
     assert max(check_grad(lambda t: image.resize(t, (7, 3)), x)) < 1e-8
 
 

@@ -18,11 +18,12 @@ follow ``fill_mode``, applied to whole pixels before interpolating (NumPy's
 ``resize`` is linear in the image: one interpolation matrix per spatial axis
 (half-pixel centres, like ``jax.image.resize`` that Keras's NumPy and JAX
 backends call, and ``torch.nn.functional.interpolate(..., align_corners=False)``),
-applied with ``tensordot``; its backward applies the transposed matrices.
+applied as batched matrix products; its backward applies the transposed matrices.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -113,8 +114,8 @@ def affine_transform(
     batch, height, width, _ = _data(x).shape
     xp = array_module(_data(x))
     matrices = _transforms(xp, transform, batch, where)
-    y_in, x_in = _source_coordinates(xp, matrices, batch, height, width)
     dtype = _data(x).dtype
+    y_in, x_in = _source_coordinates(xp, matrices, batch, (height, width), dtype)
     taps, fill = _taps(
         xp, (y_in, x_in), (height, width), interpolation, fill_mode, fill_value, dtype
     )
@@ -143,22 +144,30 @@ def _transforms(xp: Any, transform: Any, batch: int, where: str) -> Any:
 
 
 def _source_coordinates(
-    xp: Any, matrices: Any, batch: int, height: int, width: int
+    xp: Any, matrices: Any, batch: int, size: tuple[int, int], dtype: Any
 ) -> tuple[Any, Any]:
-    """Input (row, column) of every output pixel: two ``(batch, H, W)`` arrays."""
-    rows = xp.arange(height, dtype=xp.float64)[None, :, None]
-    cols = xp.arange(width, dtype=xp.float64)[None, None, :]
-    a0, a1, a2, b0, b1, b2, c0, c1 = (matrices[:, k, None, None] for k in range(8))
+    """Input (row, column) of every output pixel: two ``(batch, H, W)`` arrays,
+    computed in the images' float type (float32 at least)."""
+    height, width = size
+    work = xp.result_type(dtype, xp.float32)
+    projective = bool(xp.any(matrices[:, 6:] != 0))
+    safe = bool(xp.all(xp.isfinite(matrices))) and not projective
+    safe = safe and float(xp.abs(matrices).max()) * (height + width + 1) < _FAR
+    coefficients = matrices.astype(work)
+    rows = xp.arange(height, dtype=work)[None, :, None]
+    cols = xp.arange(width, dtype=work)[None, None, :]
+    a0, a1, a2, b0, b1, b2, c0, c1 = (coefficients[:, k, None, None] for k in range(8))
     x_in = a0 * cols + a1 * rows + a2
     y_in = b0 * cols + b1 * rows + b2
-    if xp.any(matrices[:, 6:] != 0):  # projective: divide by k (never by 0)
+    if projective:  # divide by k (never by 0)
         k = c0 * cols + c1 * rows + 1.0
         k = xp.where(k == 0, xp.nan, k)
         x_in, y_in = x_in / k, y_in / k
     shape = (batch, height, width)
-    return _finite(xp, xp.broadcast_to(y_in, shape)), _finite(
-        xp, xp.broadcast_to(x_in, shape)
-    )
+    y_in, x_in = xp.broadcast_to(y_in, shape), xp.broadcast_to(x_in, shape)
+    if safe:  # every coordinate is finite and far below _FAR
+        return y_in, x_in
+    return _finite(xp, y_in), _finite(xp, x_in)
 
 
 def _finite(xp: Any, coords: Any) -> Any:
@@ -180,38 +189,68 @@ def _taps(
     (weights ``(N, 1)`` of ``dtype``) and the constant part contributed by
     reads outside the image (``None`` when zero)."""
     y_in, x_in = coords
-    if interpolation == "nearest":
-        corners = [(xp.floor(y_in + 0.5), xp.floor(x_in + 0.5), None)]
-    else:
-        y0, x0 = xp.floor(y_in), xp.floor(x_in)
-        fy, fx = y_in - y0, x_in - x0
-        rows = [(y0, 1.0 - fy)] + ([(y0 + 1, fy)] if xp.any(fy) else [])
-        cols = [(x0, 1.0 - fx)] + ([(x0 + 1, fx)] if xp.any(fx) else [])
-        corners = [(yc, xc, wy * wx) for yc, wy in rows for xc, wx in cols]
     height, width = size
     base = xp.arange(y_in.shape[0])[:, None, None] * (height * width)
+    rows = _axis_reads(xp, y_in, height, interpolation, fill_mode, dtype)
+    cols = _axis_reads(xp, x_in, width, interpolation, fill_mode, dtype)
+    rows = [(base + index * width, ok, weight) for index, ok, weight in rows]
     taps, outside = [], None
-    for yc, xc, weight in corners:
-        yi, y_ok = _extend(xp, yc.astype(xp.int64), height, fill_mode)
-        xi, x_ok = _extend(xp, xc.astype(xp.int64), width, fill_mode)
-        if y_ok is not None:
-            ok = y_ok & x_ok
+    for (row, row_ok, wy), (col, col_ok, wx) in itertools.product(rows, cols):
+        weight = wx if wy is None else wy * wx
+        ok = col_ok if row_ok is None else row_ok if col_ok is None else row_ok & col_ok
+        if ok is not None:  # constant mode, some reads outside
             missing = ~ok if weight is None else weight * ~ok
             outside = missing if outside is None else outside + missing
-            weight = ok if weight is None else weight * ok
-        flat = (base + yi * width + xi).reshape(-1)
-        if weight is not None:
-            weight = weight.reshape(-1, 1).astype(dtype)
-        taps.append((flat, weight))
+            weight = ok.astype(dtype) if weight is None else weight * ok
+        flat = (row + col).reshape(-1)
+        taps.append((flat, None if weight is None else weight.reshape(-1, 1)))
     fill = None
-    if outside is not None and fill_value != 0 and xp.any(outside):
-        fill = (float(fill_value) * outside.reshape(-1, 1)).astype(dtype)
+    if outside is not None and fill_value != 0:
+        fill = (fill_value * outside.reshape(-1, 1)).astype(dtype)
     return taps, fill
 
 
-def _extend(xp: Any, index: Any, n: int, fill_mode: str) -> tuple[Any, Any]:
-    """Map integer indices into ``[0, n)`` by ``fill_mode``; for ``"constant"``
-    also return which were inside (the others read ``fill_value``)."""
+def _axis_reads(
+    xp: Any, coords: Any, n: int, interpolation: str, fill_mode: str, dtype: Any
+) -> list[tuple[Any, Any, Any]]:
+    """Reads along one axis: ``[(index in [0, n), inside mask or None, weight
+    or None)]``, one for nearest, two (floor and floor + 1) for bilinear."""
+    if interpolation == "nearest":
+        index = xp.floor(coords + 0.5).astype(xp.int64)
+        return [(*_extend(xp, index, n, fill_mode, 1)[0], None)]
+    start = xp.floor(coords)
+    frac = (coords - start).astype(dtype, copy=False)
+    second = bool(xp.any(frac))  # whole-pixel coordinates need no second read
+    reads = _extend(xp, start.astype(xp.int64), n, fill_mode, 2 if second else 1)
+    weights = [1 - frac, frac]
+    return [(index, inside, w) for (index, inside), w in zip(reads, weights)]
+
+
+def _extend(
+    xp: Any, index: Any, n: int, fill_mode: str, reads: int
+) -> list[tuple[Any, Any]]:
+    """``index``, ``index + 1``, ... (``reads`` of them) mapped into ``[0, n)``
+    by ``fill_mode``, each with None when every index was inside, else
+    (``"constant"`` only) which were inside (the others read ``fill_value``)."""
+    if index.size == 0:
+        return [(index, None)] * reads
+    lo, hi = int(index.min()), int(index.max()) + reads - 1
+    if lo >= 0 and hi < n:
+        return [(index + shift if shift else index, None) for shift in range(reads)]
+    if hi - lo > 2 * index.size + 64:  # a wide range: map every index
+        return [
+            _extend_range(xp, index + shift, n, fill_mode) for shift in range(reads)
+        ]
+    # The indices span a short range: map it once, then look them up.
+    table, inside = _extend_range(xp, xp.arange(lo, hi + 1), n, fill_mode)
+    position = index - lo
+    return [
+        (table[shift:][position], None if inside is None else inside[shift:][position])
+        for shift in range(reads)
+    ]
+
+
+def _extend_range(xp: Any, index: Any, n: int, fill_mode: str) -> tuple[Any, Any]:
     if fill_mode == "constant":
         inside = (index >= 0) & (index < n)
         return xp.clip(index, 0, n - 1), inside
@@ -390,13 +429,28 @@ class Resize(Function):
 
 def _apply_matrices(x: Any, matrices: Any, axes: Any, transpose: bool) -> Any:
     xp = array_module(x)
+    source = x
     for matrix, axis in zip(matrices, axes):
         if transpose:
             matrix = matrix.T
         if matrix.shape[0] == matrix.shape[1] and _is_identity(xp, matrix):
             continue
-        x = xp.moveaxis(xp.tensordot(matrix, x, axes=([1], [axis])), 0, axis)
-    return xp.ascontiguousarray(x)
+        # (lead, n, trail) contiguous blocks: one batched matmul, no transposes
+        shape = x.shape
+        blocks = xp.ascontiguousarray(x).reshape(
+            -1, shape[axis], _prod(shape[axis + 1 :])
+        )
+        x = xp.matmul(matrix, blocks).reshape(
+            shape[:axis] + (matrix.shape[0],) + shape[axis + 1 :]
+        )
+    return x.copy() if x is source else x  # never the input's own buffer
+
+
+def _prod(shape: tuple[int, ...]) -> int:
+    out = 1
+    for n in shape:
+        out *= n
+    return out
 
 
 def _is_identity(xp: Any, matrix: Any) -> bool:
