@@ -298,6 +298,14 @@ def test_extreme_values_stay_finite_or_exact():
     np.testing.assert_array_equal(t.grad[0, :, 0], [1, 0, 2, 0, 1])
 
 
+def test_nan_propagates_like_torch():
+    x = np.array([[[1.0], [np.nan], [0.5], [2.0]]])
+    ours = max_pool(x, 2)[0, :, 0]
+    theirs = F.max_pool1d(torch.tensor(x).permute(0, 2, 1), 2)[0, 0].numpy()
+    np.testing.assert_array_equal(ours, theirs)  # [nan, 2.0]
+    assert np.isnan(average_pool(x, 2)[0, 0, 0])
+
+
 # ------------------------------------------------------------------ errors
 def test_pool_larger_than_input_names_both_sizes():
     x = np.zeros((1, 3, 5, 2), "float32")
@@ -322,7 +330,7 @@ def test_wrong_rank_names_the_op_and_shape(shape):
         ({"pool_size": 2, "strides": 0}, "strides"),
         ({"pool_size": 2, "strides": (1,)}, "strides"),
         ({"pool_size": 2, "padding": "full"}, "padding must be 'valid' or 'same'"),
-        ({"pool_size": 2, "data_format": "nhwc"}, "data_format"),
+        ({"pool_size": 2, "data_format": "nhwc"}, "max_pool: data_format must be"),
     ],
 )
 def test_bad_arguments(kwargs, match):

@@ -275,7 +275,10 @@ def pool_geometry(
             f"{name}: expected inputs with 3, 4 or 5 dimensions (batch, 1-3 "
             f"spatial axes, channels), got shape {shape}"
         )
-    data_format = config.standardize_data_format(data_format)
+    try:
+        data_format = config.standardize_data_format(data_format)
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None
     pool, steps, mode = pool_arguments(nd, pool_size, strides, padding, name)
     return _Geometry(shape, pool, steps, mode, data_format == "channels_last", name)
 
