@@ -182,9 +182,10 @@ def _affine(
     a0: Any, a1: Any, a2: Any, b0: Any, b1: Any, b2: Any, batch: int
 ) -> np.ndarray:
     """Stack per-image coefficients into ``(batch, 8)`` transforms (c0 = c1 = 0)."""
-    columns = [np.broadcast_to(np.asarray(c, dtype=np.float64), (batch,)) for c in (
-        a0, a1, a2, b0, b1, b2, 0.0, 0.0
-    )]  # fmt: skip
+    coefficients = (a0, a1, a2, b0, b1, b2, 0.0, 0.0)
+    columns = [
+        np.broadcast_to(np.asarray(c, np.float64), (batch,)) for c in coefficients
+    ]
     return np.stack(columns, axis=1)
 
 
