@@ -205,29 +205,41 @@ def _im2col(xp: Any, x: Any, geo: Geometry, groups: int) -> Any:
     return win.transpose(5, 0, 1, 2, 3, 4, 6).reshape(groups, rows, kh * kw * cg)
 
 
-def _col2im(xp: Any, cols: Any, shape: tuple, geo: Geometry, groups: int) -> Any:
-    """Add column gradients back into an NHWC array of ``shape`` (the inverse
-    of :func:`_im2col`'s gather): ``kh*kw`` strided slice additions."""
+def _scatter(xp: Any, g2: Any, kernel: Any, shape: tuple, geo: Geometry, groups: int):
+    """``sum over windows (i, j)`` of ``g2 @ kernel[i, j].T`` added at the
+    window's input positions: the input-gradient of a convolution (col2im of
+    ``g2 @ kernel.T``), as ``kh*kw`` GEMMs and strided slice additions.
+
+    ``g2`` is ``(N*Ho*Wo, F)``, ``kernel`` ``(kh, kw, C/groups, F)``, ``shape``
+    the NHWC shape of the (padded) input. One GEMM per window writes a
+    contiguous block that is added in place, which is faster than one big
+    GEMM followed by additions from the strided column matrix.
+    """
     n, h, w, c = shape
     (kh, kw), (s0, s1), (d0, d1), (ho, wo) = (
         geo.kernel, geo.strides, geo.dilation, geo.out
     )  # fmt: skip
+    if groups == 1 and geo.kernel == (1, 1) and (ho, wo) == (h, w):
+        return (g2 @ kernel[0, 0].T).reshape(shape)  # pointwise: one GEMM
+    out = xp.zeros(shape, dtype=g2.dtype)
     if groups == 1:
-        if geo.kernel == (1, 1) and geo.strides == (1, 1) and (ho, wo) == (h, w):
-            return cols.reshape(shape)
-        out = xp.zeros(shape, dtype=cols.dtype)
-        target, parts = out, cols.reshape(n, ho, wo, kh, kw, c)
-    else:
-        cg = c // groups
-        out = xp.zeros(shape, dtype=cols.dtype)
-        target = out.reshape(n, h, w, groups, cg)
-        parts = cols.reshape(groups, n, ho, wo, kh, kw, cg)
-        parts = parts.transpose(1, 2, 3, 4, 5, 0, 6)
+        target, grads = out, g2
+    else:  # (groups, M, fg) against kernels (groups, fg, cg), into (N, H, W, G, cg)
+        target, grads = (
+            out.reshape(n, h, w, groups, c // groups),
+            _group_rows(g2, groups),
+        )
     for i in range(kh):
         rows = slice(i * d0, i * d0 + (ho - 1) * s0 + 1, s0)
         for j in range(kw):
-            cols_ = slice(j * d1, j * d1 + (wo - 1) * s1 + 1, s1)
-            target[:, rows, cols_] += parts[:, :, :, i, j]
+            cols = slice(j * d1, j * d1 + (wo - 1) * s1 + 1, s1)
+            k = kernel[i, j]  # (cg, F)
+            if groups == 1:
+                part = (grads @ k.T).reshape(n, ho, wo, c)
+            else:
+                kg = k.reshape(k.shape[0], groups, -1).transpose(1, 2, 0)
+                part = (grads @ kg).transpose(1, 0, 2).reshape(n, ho, wo, groups, -1)
+            target[:, rows, cols] += part
     return out
 
 
@@ -277,7 +289,7 @@ class Conv(Function):
         if relu:
             xp.maximum(out, 0, out=out)
             self.out = out
-        self.cols, self.kmat, self.groups, self.relu = cols, kmat, groups, relu
+        self.cols, self.k4, self.groups, self.relu = cols, k4, groups, relu
         self.geo, self.layout, self.kernel_shape = geo, layout, kernel.shape
         self.x_shape, self.padded_shape = x4.shape, xpad.shape
         n, ho, wo, f = x4.shape[0], geo.out[0], geo.out[1], k4.shape[3]
@@ -302,11 +314,7 @@ class Conv(Function):
     def _input_grad(self, g2):
         xp = array_module(g2)
         groups, geo = self.groups, self.geo
-        if groups == 1:
-            dcols = g2 @ self.kmat.T
-        else:
-            dcols = _group_rows(g2, groups) @ self.kmat.transpose(0, 2, 1)
-        dx = _col2im(xp, dcols, self.padded_shape, geo, groups)
+        dx = _scatter(xp, g2, self.k4, self.padded_shape, geo, groups)
         (top, _), (left, _) = geo.pads
         _, h, w, _ = self.x_shape
         if dx.shape != self.x_shape:
@@ -342,7 +350,7 @@ class ConvTranspose(Function):
         x2 = x4.reshape(n * hi * wi, c)
         kmat = k4.reshape(kh * kw * f, c)
         full = _full_shape(geo, n, hi, wi, f, crop, size)
-        out = _col2im(xp, x2 @ kmat.T, full, geo, 1)
+        out = _scatter(xp, x2, k4, full, geo, 1)
         out = out[:, crop[0] : crop[0] + size[0], crop[1] : crop[1] + size[1]]
         if bias is not None:
             out += bias
