@@ -20,6 +20,16 @@ from numdl.testing import assert_torch_parity, check_grad
 FORMATS = ["channels_last", "channels_first"]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny torch references: one thread (a thread pool only contends with the
+    other processes on a small machine; results are identical)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)
 

@@ -28,6 +28,16 @@ TORCH = {
 }
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny torch references: one thread (a thread pool only contends with the
+    other processes on a small machine; results are identical)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _same_pads(sizes, pool, strides):
     """TensorFlow's 'same' padding, written out independently of numdl."""
     pads = []
