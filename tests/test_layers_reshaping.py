@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from numdl import layers
 from numdl.autograd.tensor import Tensor
-from numdl.layers.reshaping import linear_weights
+from numdl.ops.image import _resize_matrix
 from numdl.ops.nn import dense
 from numdl.optimizers import SGD
 from numdl.testing import assert_torch_parity, check_grad
@@ -234,7 +234,7 @@ def test_upsampling_2d_matches_torch_interpolate(data_format, size, interpolatio
 def test_bilinear_weights_are_half_pixel_linear_interpolation():
     # Size 3 upsampled 2x: sources (i + 0.5) / 2 - 0.5 = -0.25, 0.25, ..., 2.25,
     # clamped to [0, 2].
-    w = linear_weights(3, 2)
+    w = _resize_matrix(3, 6, "bilinear", antialias=False)
     expected = [
         [1.0, 0.0, 0.0],
         [0.75, 0.25, 0.0],
@@ -244,8 +244,10 @@ def test_bilinear_weights_are_half_pixel_linear_interpolation():
         [0.0, 0.0, 1.0],
     ]
     np.testing.assert_allclose(w, expected, rtol=0, atol=1e-15)
-    np.testing.assert_allclose(linear_weights(4, 3).sum(axis=1), 1.0, rtol=1e-15)
-    np.testing.assert_array_equal(linear_weights(1, 3), np.ones((3, 1)))
+    rows = _resize_matrix(4, 12, "bilinear", antialias=False).sum(axis=1)
+    np.testing.assert_allclose(rows, 1.0, rtol=1e-15)
+    ones = _resize_matrix(1, 3, "bilinear", antialias=False)
+    np.testing.assert_array_equal(ones, np.ones((3, 1)))
 
 
 @pytest.mark.parametrize("size", [2, 3])

@@ -14,13 +14,11 @@ from __future__ import annotations
 import operator
 from typing import Any
 
-import numpy as np  # host-side interpolation weights only
-
 from numdl import ops
-from numdl.backend import array_module
 from numdl.layers.base import InputSpec, Layer
 from numdl.layers.core import _as_float
 from numdl.layers.pooling import _data_format, _spatial_axes
+from numdl.ops.image import resize
 
 
 def _label(layer: Layer) -> str:
@@ -228,24 +226,6 @@ def _positive(layer: Layer, value: Any, what: str) -> int:
     return number
 
 
-def linear_weights(size: int, factor: int) -> np.ndarray:
-    """``(size * factor, size)`` matrix of linear interpolation with half-pixel
-    centres (source ``(i + 0.5) / factor - 0.5``, clamped to the edges).
-
-    >>> linear_weights(2, 2).tolist()
-    [[1.0, 0.0], [0.75, 0.25], [0.25, 0.75], [0.0, 1.0]]
-    """
-    out = np.arange(size * factor)
-    source = np.maximum((out + 0.5) / factor - 0.5, 0.0)
-    low = np.minimum(np.floor(source).astype(int), size - 1)
-    high = np.minimum(low + 1, size - 1)
-    frac = source - low
-    weights = np.zeros((size * factor, size))
-    np.add.at(weights, (out, low), 1.0 - frac)
-    np.add.at(weights, (out, high), frac)
-    return weights
-
-
 class UpSampling1D(Layer):
     """Repeat each step ``size`` times along axis 1.
 
@@ -321,19 +301,10 @@ class UpSampling2D(Layer):
         return self._bilinear(_as_float(self, inputs), rows)
 
     def _bilinear(self, x: Any, rows: int) -> Any:
-        """Interpolate rows, then columns, as products with weight matrices."""
-        xp = array_module(x.data)
-        shape = tuple(x.shape)
-        height, width = shape[rows], shape[rows + 1]
-        wh = xp.asarray(linear_weights(height, self.size[0]), dtype=x.dtype)
-        ww = xp.asarray(linear_weights(width, self.size[1]), dtype=x.dtype)
-        if rows == 2:  # channels_first: (batch, channels, rows, cols)
-            return ops.matmul(wh, ops.matmul(x, ww.T))
-        batch, channels = shape[0], shape[3]
-        out = ops.matmul(wh, ops.reshape(x, (batch, height, width * channels)))
-        out = ops.reshape(out, (-1, width, channels))
-        out = ops.matmul(ww, out)
-        return ops.reshape(out, (batch, wh.shape[0], ww.shape[0], channels))
+        """Half-pixel bilinear resize to ``size`` times the input (Keras's way)."""
+        height, width = x.shape[rows], x.shape[rows + 1]
+        target = (height * self.size[0], width * self.size[1])
+        return resize(x, target, "bilinear", data_format=self.data_format)
 
     def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
         shape = list(input_shape)
