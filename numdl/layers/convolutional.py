@@ -147,6 +147,7 @@ class _Conv(Layer):
         if not isinstance(inputs, KerasTensor):
             return super().__call__(inputs, *args, **kwargs)
         shape = inputs.shape
+        self._check_rank(shape)
         if not self.built:
             self._build_shapes = shape
             self.build(shape)
@@ -218,7 +219,11 @@ class _Conv(Layer):
 
 # ------------------------------------------------------------- convolution
 class BaseConv(_Conv):
-    """N-D convolution layer (Keras's ``BaseConv``); see :class:`Conv2D`."""
+    """N-D convolution layer (Keras's ``BaseConv``); subclasses set ``rank``.
+
+    >>> Conv1D.rank, Conv2D.rank
+    (1, 2)
+    """
 
     def __init__(
         self,
@@ -357,7 +362,11 @@ class Conv2D(BaseConv):
 
 # ------------------------------------------------------ depthwise, separable
 class BaseDepthwiseConv(_Conv):
-    """Depthwise convolution layer (Keras's ``BaseDepthwiseConv``)."""
+    """Depthwise convolution layer (Keras's ``BaseDepthwiseConv``).
+
+    >>> DepthwiseConv2D(3, depth_multiplier=2).compute_output_shape((None, 9, 9, 4))
+    (None, 7, 7, 8)
+    """
 
     def __init__(
         self,
@@ -474,7 +483,11 @@ class DepthwiseConv2D(BaseDepthwiseConv):
 
 
 class BaseSeparableConv(_Conv):
-    """Depthwise then pointwise convolution (Keras's ``BaseSeparableConv``)."""
+    """Depthwise then pointwise convolution (Keras's ``BaseSeparableConv``).
+
+    >>> SeparableConv2D(5, 3).compute_output_shape((None, 9, 9, 4))
+    (None, 7, 7, 5)
+    """
 
     def __init__(
         self,
@@ -615,6 +628,10 @@ class BaseConvTranspose(_Conv):
     ``output_padding`` (each entry < its stride) may be given; Keras 3 takes
     it through ``**kwargs`` and leaves it out of ``get_config``, numdl keeps it
     in the config so that a round trip rebuilds the same layer.
+
+    >>> Conv2DTranspose(4, 3, strides=2, output_padding=1).compute_output_shape(
+    ...     (None, 5, 5, 2))
+    (None, 12, 12, 4)
     """
 
     def __init__(

@@ -21,13 +21,19 @@ and ``channels_first`` arrays are *viewed* as NHWC (a transpose, no copy).
 - Forward (im2col): a strided view of the padded input with shape
   ``(N, Ho, Wo, kh, kw, C)`` is copied once into a matrix
   ``(N*Ho*Wo, kh*kw*C)`` and multiplied by the kernel, whose Keras layout
-  ``(kh, kw, C, F)`` already *is* the matrix ``(kh*kw*C, F)``: one GEMM.
-- Backward: ``grad_kernel = cols.T @ g`` (one GEMM on the saved columns) and
-  ``grad_cols = g @ kernel.T`` (one GEMM), added back into the input by
-  ``kh*kw`` strided slice additions (col2im): no loop over the batch or the
-  output positions.
+  ``(kh, kw, C, F)`` already *is* the matrix ``(kh*kw*C, F)``: one GEMM. The
+  bias rides in it (a column of ones against a bias row), ReLU is applied in
+  place.
+- Backward: ``grad_kernel = cols.T @ g`` (one GEMM on the saved columns; its
+  last row is the bias gradient) and the input gradient as ``kh*kw`` GEMMs
+  ``g @ kernel[i, j].T`` each added into its strided window of the input
+  (col2im without a column matrix): loops run over the kernel window only,
+  never over the batch or the output positions.
 - Groups (and so depthwise convolution) run as one batched matmul over the
   groups.
+
+Measured choices (OpenBLAS, 1 thread, MNIST-convnet shapes) are noted where
+they are made.
 """
 
 from __future__ import annotations
@@ -62,7 +68,9 @@ def conv_output_length(
     return (size - (kernel_size - 1) * dilation - 1) // stride + 1
 
 
-def same_padding(size: int, kernel_size: int, stride: int, dilation: int = 1):
+def same_padding(
+    size: int, kernel_size: int, stride: int, dilation: int = 1
+) -> tuple[int, int]:
     """Keras/TensorFlow ``"same"`` padding ``(before, after)`` of one axis.
 
     The total is ``max((ceil(n/s) - 1)*s + (k-1)*d + 1 - n, 0)``; the extra
@@ -136,6 +144,9 @@ class Geometry(NamedTuple):
     """A 2-D convolution's shape parameters, NHWC (1-D ones have height 1).
 
     ``pads`` are ``((top, bottom), (left, right))``; ``out`` is ``(Ho, Wo)``.
+
+    >>> Geometry((3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), (28, 28)).out
+    (28, 28)
     """
 
     kernel: tuple[int, int]
@@ -146,7 +157,12 @@ class Geometry(NamedTuple):
 
 
 class Layout(NamedTuple):
-    """How the caller's arrays map to NHWC: spatial rank and channel position."""
+    """How the caller's arrays map to NHWC: spatial rank and channel position.
+
+    >>> import numpy as np
+    >>> Layout(1, True).to_nhwc(np.zeros((2, 3, 10))).shape  # (N, C, L) -> NHWC
+    (2, 1, 10, 3)
+    """
 
     rank: int
     channels_first: bool
@@ -306,7 +322,14 @@ class Conv(Function):
     """Convolution (cross-correlation) + bias (+ ReLU), NHWC inside.
 
     Inputs: ``x`` in the caller's layout, ``kernel`` ``(*k, C/groups, F)``,
-    ``bias`` ``(F,)`` or None. Backward gives all three gradients.
+    ``bias`` ``(F,)`` or None. Backward gives all three gradients. Called
+    through :func:`conv`, which checks the arguments and builds the geometry.
+
+    >>> import numpy as np
+    >>> geo = Geometry((2, 2), (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1))
+    >>> Conv.apply(np.ones((1, 2, 2, 1)), np.ones((2, 2, 1, 1)), geometry=geo,
+    ...            layout=Layout(2, False)).tolist()
+    [[[[4.0]]]]
     """
 
     def forward(self, x, kernel, bias=None, geometry=None, layout=None, relu=False):
@@ -390,7 +413,14 @@ class ConvTranspose(Function):
 
     ``x`` ``(N, *spatial, C)`` (caller's layout), ``kernel`` ``(*k, F, C)``,
     ``bias`` ``(F,)``. The full result (every input scattered through the
-    kernel) is cropped at ``crop`` to ``size`` (zeros past its end).
+    kernel) is cropped at ``crop`` to ``size`` (zeros past its end). Called
+    through :func:`conv_transpose`.
+
+    >>> import numpy as np
+    >>> geo = Geometry((2, 2), (1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1))
+    >>> ConvTranspose.apply(np.ones((1, 1, 1, 1)), np.ones((2, 2, 1, 1)),
+    ...     geometry=geo, layout=Layout(2, False), size=(2, 2))[..., 0].tolist()
+    [[[1.0, 1.0], [1.0, 1.0]]]
     """
 
     def forward(
