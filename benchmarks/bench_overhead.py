@@ -8,7 +8,9 @@ Each case is timed against the same arithmetic in plain NumPy, interleaved:
 - ``2-3-1 net step``: a tiny tanh network, MSE loss, forward and backward.
 
 The difference of medians divided by the number of ops is the overhead per
-op. Run: ``python -m benchmarks.bench_overhead``.
+op. PyTorch eager runs the same cases for context, in a block of its own
+(see ``benchmarks.bench_engine.time_batch`` for why).
+Run: ``python -m benchmarks.bench_overhead``.
 """
 
 from __future__ import annotations
@@ -29,9 +31,17 @@ def _leaves(rng: np.random.Generator, *shapes: tuple[int, ...]) -> list:
     return arrays, [numdl.Tensor(a.copy(), requires_grad=True) for a in arrays]
 
 
+def _torch_leaves(arrays: list[np.ndarray]) -> list:
+    import torch
+
+    return [torch.tensor(a, requires_grad=True) for a in arrays]
+
+
 def case_add(rng: np.random.Generator) -> dict:
     (a, b), (ta, tb) = _leaves(rng, (4,), (4,))
-    return {"numpy": lambda: a + b, "numdl": lambda: ta + tb}
+    pa, pb = _torch_leaves([a, b])
+    cases = {"numpy": lambda: a + b, "numdl": lambda: ta + tb}
+    return cases | {"pytorch": lambda: pa + pb}
 
 
 def case_add_sum(rng: np.random.Generator) -> dict:
@@ -46,7 +56,13 @@ def case_add_sum(rng: np.random.Generator) -> dict:
         ta.grad = tb.grad = None
         (ta + tb).sum().backward()
 
-    return {"numpy": numpy_step, "numdl": numdl_step}
+    pa, pb = _torch_leaves([a, b])
+
+    def torch_step():
+        pa.grad = pb.grad = None
+        (pa + pb).sum().backward()
+
+    return {"numpy": numpy_step, "numdl": numdl_step, "pytorch": torch_step}
 
 
 def case_chain(rng: np.random.Generator) -> dict:
@@ -68,7 +84,18 @@ def case_chain(rng: np.random.Generator) -> dict:
             h = ops.tanh(h)
         h.backward(np.ones(4, np.float32))
 
-    return {"numpy": numpy_step, "numdl": numdl_step}
+    (pa,) = _torch_leaves([a])
+
+    def torch_step():
+        import torch
+
+        pa.grad = None
+        h = pa
+        for _ in range(CHAIN):
+            h = torch.tanh(h)
+        h.backward(torch.ones(4))
+
+    return {"numpy": numpy_step, "numdl": numdl_step, "pytorch": torch_step}
 
 
 def case_tiny_net(rng: np.random.Generator) -> dict:
@@ -93,7 +120,20 @@ def case_tiny_net(rng: np.random.Generator) -> dict:
         diff = h @ w2 + b2 - y
         (diff * diff).mean().backward()
 
-    return {"numpy": numpy_step, "numdl": numdl_step}
+    torch_params = _torch_leaves(arrays)
+    tx, ty = _torch_leaves([x, y])
+
+    def torch_step():
+        import torch
+
+        w1, b1, w2, b2 = torch_params
+        for p in torch_params:
+            p.grad = None
+        h = torch.tanh(tx.detach() @ w1 + b1)
+        diff = h @ w2 + b2 - ty.detach()
+        (diff * diff).mean().backward()
+
+    return {"numpy": numpy_step, "numdl": numdl_step, "pytorch": torch_step}
 
 
 CASES = {
@@ -107,12 +147,22 @@ CASES = {
 def run(repeats: int, threads: int) -> str:
     set_threads(threads)
     out = [f"Machine: {machine()}; threads: {threads}", ""]
-    summary = ["| case | numdl - numpy per op (us) |", "| --- | ---: |"]
+    summary = [
+        "| case | numdl - numpy per op (us) | pytorch - numpy per op (us) |",
+        "| --- | ---: | ---: |",
+    ]
     for title, (make, n_ops) in CASES.items():
-        timings = interleave(make(np.random.default_rng(0)), repeats, warmup=20)
+        cases = make(np.random.default_rng(0))
+        torch_case = {"pytorch (own block)": cases.pop("pytorch")}
+        timings = interleave(cases, repeats, warmup=20)
+        timings.update(interleave(torch_case, repeats, warmup=20))
         out += [table(title, timings, "numpy", unit="us"), ""]
-        extra = timings["numdl"].median - timings["numpy"].median
-        summary.append(f"| {title} ({n_ops} ops) | {extra / n_ops * 1e6:.2f} |")
+        ref = timings["numpy"].median
+        per_op = [
+            f"{(timings[name].median - ref) / n_ops * 1e6:.2f}"
+            for name in ("numdl", "pytorch (own block)")
+        ]
+        summary.append(f"| {title} ({n_ops} ops) | {per_op[0]} | {per_op[1]} |")
     return "\n".join(out + ["### Overhead per op", ""] + summary)
 
 
