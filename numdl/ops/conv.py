@@ -296,6 +296,40 @@ def _scatter(xp: Any, g2: Any, kernel: Any, shape: tuple, geo: Geometry, groups:
     return out
 
 
+# Depthwise convolution (groups == channels): einsum over the window view, ~5x
+# faster than the grouped GEMMs, whose column copy moves the groups first.
+def _depthwise(xp: Any, x: Any, kernel: Any, geo: Geometry) -> Any:
+    """``(M, C*m)`` outputs of a depthwise kernel ``(kh, kw, 1, C*m)``."""
+    kh, kw, _, f = kernel.shape
+    c = x.shape[3]
+    k = kernel.reshape(kh, kw, c, f // c)
+    return xp.einsum("nhwijc,ijcm->nhwcm", _windows(xp, x, geo), k).reshape(-1, f)
+
+
+def _depthwise_kernel_grad(xp: Any, x: Any, g2: Any, geo: Geometry, shape: tuple):
+    """Gradient of a depthwise kernel: window view against ``g``, one einsum."""
+    n, c = x.shape[0], x.shape[3]
+    g5 = g2.reshape(n, geo.out[0], geo.out[1], c, -1)
+    grad = xp.einsum("nhwijc,nhwcm->ijcm", _windows(xp, x, geo), g5)
+    return grad.reshape(shape)
+
+
+def _depthwise_scatter(xp: Any, g2: Any, kernel: Any, shape: tuple, geo: Geometry):
+    """Input gradient of a depthwise convolution: per kernel offset, ``g``
+    times that offset's weights added into its window of the input."""
+    n, _, _, c = shape
+    kh, kw, _, f = kernel.shape
+    g5 = g2.reshape(n, geo.out[0], geo.out[1], c, f // c)
+    k = kernel.reshape(kh, kw, c, f // c)
+    out = xp.zeros(shape, dtype=g2.dtype)
+    for i, rows, j, cols in _window_slices(geo):
+        if f == c:  # depth_multiplier 1: a plain product
+            out[:, rows, cols] += g5[..., 0] * k[i, j, :, 0]
+        else:
+            out[:, rows, cols] += xp.einsum("nhwcm,cm->nhwc", g5, k[i, j])
+    return out
+
+
 def _kernel_matrix(kernel: Any, groups: int) -> Any:
     """A ``(kh, kw, cg, F)`` kernel as ``(kh*kw*cg, F)`` (a view), or
     ``(groups, kh*kw*cg, F/groups)`` for grouped convolutions."""
@@ -339,23 +373,31 @@ class Conv(Function):
         k4 = kernel if kernel.ndim == 4 else kernel.reshape((1,) + kernel.shape)
         groups = x4.shape[3] // k4.shape[2]
         xpad = _pad(xp, x4, geo.pads)
-        # The bias rides in the GEMM (a row of the kernel matrix against a
-        # column of ones) unless the columns are a view of the input.
-        fold = bias is not None and groups == 1 and not _pointwise(geo)
-        cols = _im2col(xp, xpad, geo, groups, ones=fold)
-        kmat = _kernel_matrix(k4, groups)
-        if fold:
-            kmat = xp.concatenate([kmat, bias.reshape(1, -1).astype(kmat.dtype)])
-        out = cols @ kmat
-        if groups > 1:
-            out = _ungroup_rows(out)
+        # Depthwise (one input channel per group): an einsum over the windows.
+        self.depthwise = depthwise = groups > 1 and k4.shape[2] == 1
+        # Otherwise the bias rides in the GEMM (a row of the kernel matrix
+        # against a column of ones) unless the columns are a view of the input.
+        fold = bias is not None and not depthwise and groups == 1
+        fold = fold and not _pointwise(geo)
+        if depthwise:
+            out = _depthwise(xp, xpad, k4, geo)
+            self.xpad = xpad
+        else:
+            cols = _im2col(xp, xpad, geo, groups, ones=fold)
+            kmat = _kernel_matrix(k4, groups)
+            if fold:
+                bias_row = bias.reshape(1, -1).astype(kmat.dtype)
+                kmat = xp.concatenate([kmat, bias_row])
+            out = cols @ kmat
+            if groups > 1:
+                out = _ungroup_rows(out)
+            self.cols = cols
         if bias is not None and not fold:
             out += bias
         if relu:
             xp.maximum(out, 0, out=out)
             self.out = out
-        self.cols, self.k4, self.groups, self.relu = cols, k4, groups, relu
-        self.fold = fold
+        self.k4, self.groups, self.relu, self.fold = k4, groups, relu, fold
         self.geo, self.layout, self.kernel_shape = geo, layout, kernel.shape
         self.x_shape, self.padded_shape = x4.shape, xpad.shape
         n, ho, wo, f = x4.shape[0], geo.out[0], geo.out[1], k4.shape[3]
@@ -369,7 +411,9 @@ class Conv(Function):
             g2 = g2 * (self.out > 0)
         xp = array_module(g2)
         gx = gk = gb = None
-        if need_kernel:
+        if need_kernel and self.depthwise:
+            gk = _depthwise_kernel_grad(xp, self.xpad, g2, self.geo, self.kernel_shape)
+        elif need_kernel:
             gk = _kernel_grad(self.cols, g2, self.groups)
             if self.fold:  # the last row is the bias gradient
                 gk, gb = gk[:-1], gk[-1].copy()
@@ -383,7 +427,10 @@ class Conv(Function):
     def _input_grad(self, g2):
         xp = array_module(g2)
         groups, geo = self.groups, self.geo
-        dx = _scatter(xp, g2, self.k4, self.padded_shape, geo, groups)
+        if self.depthwise:
+            dx = _depthwise_scatter(xp, g2, self.k4, self.padded_shape, geo)
+        else:
+            dx = _scatter(xp, g2, self.k4, self.padded_shape, geo, groups)
         (top, _), (left, _) = geo.pads
         _, h, w, _ = self.x_shape
         if dx.shape != self.x_shape:
