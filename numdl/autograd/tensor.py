@@ -4,6 +4,8 @@ A Tensor wraps an ndarray (``.data``). When it was produced by an op from
 tensors that require gradients, it keeps that op (``_ctx``), and the op keeps
 its inputs: together they form the graph that ``backward`` walks in reverse
 topological order, without recursion, so a chain of 100,000 ops is fine.
+Unless ``retain_graph=True``, backward releases each op's saved arrays and
+inputs as soon as it has used them.
 """
 
 from __future__ import annotations
@@ -317,7 +319,9 @@ def _count_uses(root_fn: Any) -> None:
 
     An op's backward may run once every use has delivered its gradient.
     ``_pass`` marks the ops this pass has seen (a fresh token per pass), and
-    each op's ``_grad`` starts empty. Iterative, so 100,000 ops are fine.
+    each op's ``_grad`` starts empty. Iterative, so 100,000 ops are fine. The
+    bookkeeping lives on the ops, so one graph is backwarded by one thread at
+    a time (as in any define-by-run engine without locks).
     """
     token = root_fn._pass = object()
     root_fn._uses = 0
