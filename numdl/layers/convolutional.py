@@ -17,8 +17,7 @@ import operator
 from typing import Any
 
 from numdl import activations, config
-from numdl.layers.base import InputSpec, Layer, check_input_spec
-from numdl.layers.symbolic import KerasTensor, Node
+from numdl.layers.base import InputSpec, Layer
 from numdl.ops.conv import (
     conv,
     conv_output_length,
@@ -138,23 +137,6 @@ class _Conv(Layer):
                 f"one with {reshape}{index}"
             )
         raise ValueError(message)
-
-    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
-        """Eager calls as any layer; on a symbolic tensor the output shape
-        comes from Keras's formulas (``compute_output_shape``). The default
-        inference, two dummy runs with unknown sizes set to 1 and 2, cannot
-        see an unknown size through a stride: ceil(1/2) == ceil(2/2)."""
-        if not isinstance(inputs, KerasTensor):
-            return super().__call__(inputs, *args, **kwargs)
-        shape = inputs.shape
-        self._check_rank(shape)
-        if not self.built:
-            self._build_shapes = shape
-            self.build(shape)
-        check_input_spec(self, self.input_spec, shape)
-        output = KerasTensor(self.compute_output_shape(shape), self.dtype, self.name)
-        Node(self, (inputs,) + tuple(args), dict(kwargs), output)
-        return output
 
     # Eager calls check the real shape first, so that errors show the batch size.
     def _maybe_build(self, inputs: Any) -> None:

@@ -170,46 +170,62 @@ def _symbolic_like(shape: Any) -> Any:
 
 
 def _infer_specs(layer: Any, inputs: Any, args: tuple, kwargs: dict) -> Any:
-    """Output specs from dummy runs; if those fail (a size the dummies guess
-    wrong, such as an unknown axis that must divide evenly), from the layer's
-    own ``compute_output_shape`` when it defines one."""
+    """Output specs (shape and dtype) of ``layer`` called on ``inputs``.
+
+    A layer that defines ``compute_output_shape`` gives exact shapes (dummy
+    runs cannot see an unknown size through a stride: ceil(1/2) == ceil(2/2));
+    one dummy run then supplies the dtype. Other layers are run on dummies
+    twice and the two output shapes compared.
+    """
     from numdl.layers.base import Layer, is_shape
 
-    try:
+    if type(layer).compute_output_shape is Layer.compute_output_shape:
         return _run_on_dummies(layer, inputs, args, kwargs)
-    except ValueError:
-        if type(layer).compute_output_shape is Layer.compute_output_shape:
-            raise
     shapes = layer.compute_output_shape(tree.map_structure(lambda t: t.shape, inputs))
+    try:
+        dtypes = [
+            s.dtype for s in tree.flatten(_run_once(layer, inputs, args, kwargs, 1))
+        ]
+    except ValueError:  # e.g. a kernel larger than a size-1 dummy image
+        dtypes = [_output_dtype(layer, inputs)]
+    if is_shape(shapes):
+        return _Spec(shapes, dtypes[0])
+    return [
+        _Spec(tuple(shape), dtypes[min(i, len(dtypes) - 1)])
+        for i, shape in enumerate(shapes)
+    ]
+
+
+def _output_dtype(layer: Any, inputs: Any) -> str:
+    """Float inputs give the layer's dtype; integer-only inputs keep theirs."""
     dtypes = [t.dtype for t in tree.flatten(inputs) if is_symbolic(t)]
     floats = any(np.dtype(d).kind == "f" for d in dtypes)
-    dtype = layer.dtype if floats or not dtypes else dtypes[0]
-    if is_shape(shapes):
-        return _Spec(shapes, dtype)
-    return [_Spec(tuple(shape), dtype) for shape in shapes]
+    return layer.dtype if floats or not dtypes else dtypes[0]
+
+
+def _run_once(layer: Any, inputs: Any, args: tuple, kwargs: dict, size: int) -> Any:
+    """Run ``layer`` on zeros with every unknown size set to ``size``."""
+    kwargs = dict(kwargs)
+    kwargs.setdefault("training", False)
+
+    def dummy(x: Any) -> Any:
+        if not is_symbolic(x):
+            return x
+        return np.zeros(tuple(size if n is None else n for n in x.shape), x.dtype)
+
+    with no_grad(), np.errstate(all="ignore"):
+        out = layer(
+            tree.map_structure(dummy, inputs),
+            *tree.map_structure(dummy, list(args)),
+            **tree.map_structure(dummy, kwargs),
+        )
+    layer._clear_losses()
+    return out
 
 
 def _run_on_dummies(layer: Any, inputs: Any, args: tuple, kwargs: dict) -> Any:
     """Run ``layer`` on zeros twice (unknown sizes 1, then 2); compare shapes."""
-    kwargs = dict(kwargs)
-    kwargs.setdefault("training", False)
-    runs = []
-    for size in (1, 2):
-
-        def dummy(x: Any, size: int = size) -> Any:
-            if not is_symbolic(x):
-                return x
-            shape = tuple(size if n is None else n for n in x.shape)
-            return np.zeros(shape, dtype=x.dtype)
-
-        with no_grad(), np.errstate(all="ignore"):
-            out = layer(
-                tree.map_structure(dummy, inputs),
-                *tree.map_structure(dummy, list(args)),
-                **tree.map_structure(dummy, kwargs),
-            )
-        layer._clear_losses()
-        runs.append(out)
+    runs = [_run_once(layer, inputs, args, kwargs, size) for size in (1, 2)]
     return _merge_specs(runs[0], runs[1])
 
 
