@@ -42,6 +42,11 @@ def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
 class Function:
     """Base class of every differentiable op (see the module docstring).
 
+    A recorded op keeps ``inputs``, one entry per argument: a leaf tensor or a
+    constant as given, and for a tensor computed by another op, that op (the
+    graph's edge, like PyTorch's ``next_functions``). So an intermediate
+    array lives only as long as someone uses it, not as long as the graph.
+
     >>> from numdl.ops.math import Exp
     >>> float(Exp.apply(0.0))
     1.0
@@ -69,6 +74,7 @@ class Function:
         # once the type is known (rare in hot code: layers pass tensors).
         arrays = []
         needs = []
+        inputs = []
         dtype = None
         constants = record = False
         for a in args:
@@ -76,6 +82,8 @@ class Function:
                 data = a.data
                 arrays.append(data)
                 needs.append(a.requires_grad)
+                ctx = a._ctx
+                inputs.append(a if ctx is None else ctx)
                 if a.requires_grad:
                     record = True
                 if dtype is None:
@@ -86,6 +94,7 @@ class Function:
             else:
                 arrays.append(a)
                 needs.append(False)
+                inputs.append(a)
                 constants = True
         if dtype is None:
             return _apply_to_arrays(cls, args, kwargs)
@@ -104,7 +113,7 @@ class Function:
             or out.dtype.kind not in "fc"  # casts to int: no graph
         ):
             return _new_tensor(out, False, None)
-        fn.inputs = args
+        fn.inputs = tuple(inputs)
         fn.freed = False
         fn._pass = None
         return _new_tensor(out, True, fn)

@@ -2,8 +2,11 @@
 
 A Tensor wraps an ndarray (``.data``). When it was produced by an op from
 tensors that require gradients, it keeps that op (``_ctx``), and the op keeps
-its inputs: together they form the graph that ``backward`` walks in reverse
-topological order, without recursion, so a chain of 100,000 ops is fine.
+the ops its inputs came from (or the leaf tensors themselves): together they
+form the graph that ``backward`` walks in reverse topological order, without
+recursion, so a chain of 100,000 ops is fine. The graph holds ops, not
+intermediate tensors, so an intermediate array is freed once nothing (the
+user, or an op that saved it for backward) needs it.
 Unless ``retain_graph=True``, backward releases each op's saved arrays and
 inputs as soon as it has used them.
 """
@@ -328,12 +331,9 @@ def _count_uses(root_fn: Any) -> None:
     stack = [root_fn]
     while stack:
         fn = stack.pop()
-        for parent, needed in zip(fn.inputs, fn.needs_input_grad):
-            # ``needed`` is False for constants; a needed leaf has no ``_ctx``.
-            if needed:
-                op = parent._ctx
-                if op is None:
-                    continue
+        for op, needed in zip(fn.inputs, fn.needs_input_grad):
+            # An input is an op, a leaf tensor or (never needed) a constant.
+            if needed and not isinstance(op, Tensor):
                 if op._pass is token:
                     op._uses += 1
                 else:
@@ -375,32 +375,33 @@ def _run_backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
                 fn.freed = True
                 fn.__dict__.clear()
         handed_on = False  # ``g`` given to one input as is may not go to a second
-        for parent, pg, needed in zip(fn.inputs, input_grads, fn.needs_input_grad):
+        for source, pg, needed in zip(fn.inputs, input_grads, fn.needs_input_grad):
             if not needed:
                 continue
-            op = parent._ctx
+            # ``source`` is a leaf tensor, or the op that computed the input.
+            is_leaf = isinstance(source, Tensor)
             if pg is not None:
                 if pg is g:
                     if handed_on:
                         pg = pg.copy()
                     handed_on = True
-                if op is None:
-                    _accumulate_leaf(parent, pg)
+                if is_leaf:
+                    _accumulate_leaf(source, pg)
                     continue
-                previous = op._grad
-                op._grad = pg if previous is None else previous + pg
-            elif op is None:
+                previous = source._grad
+                source._grad = pg if previous is None else previous + pg
+            elif is_leaf:
                 continue
-            uses = op._uses - 1
-            op._uses = uses
+            uses = source._uses - 1
+            source._uses = uses
             if not uses:
-                ready.append(op)
+                ready.append(source)
         if fn.freed:
-            # Done with this op for good: dropping its inputs frees intermediate
-            # arrays now, not all at once when the loss dies. (A burst of frees
-            # lets malloc trim the heap, and the next step pays ~1000 page
-            # faults for it at batch 512.) Only backward reads ``inputs``, and
-            # a second backward stops at ``free_check`` before needing them.
+            # Done with this op for good: dropping its inputs frees the ops
+            # below (and their saved arrays) now, not all at once when the loss
+            # dies. (A burst of frees lets malloc trim the heap, and the next
+            # step pays ~1000 page faults for it at batch 512.) Only backward
+            # reads ``inputs``; a second backward stops at ``free_check``.
             fn.inputs = fn.needs_input_grad = ()
 
 
