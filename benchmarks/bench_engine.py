@@ -80,10 +80,13 @@ def torch_model(ref: NumpyMLP):
 def time_batch(batch: int, repeats: int) -> str:
     """Check that the implementations agree, then time them.
 
-    numdl and NumPy are interleaved (they share one BLAS thread pool). PyTorch
-    runs in a block of its own: its OpenMP threads and NumPy's OpenBLAS
-    threads spin-wait after their work, so interleaving the two pools on a
-    small machine would time their contention, not either library.
+    numdl and NumPy are interleaved (they share one BLAS thread pool). numdl
+    also runs in a block of its own, back to back as in a training loop,
+    where the allocator sees only its pattern (steps that left the heap to be
+    trimmed paid page faults only there). PyTorch runs in a block of its own:
+    its OpenMP threads and NumPy's OpenBLAS threads spin-wait after their
+    work, so interleaving the two pools on a small machine would time their
+    contention, not either library.
     """
     ref, params, x, y = build(batch)
     check_same(ref, params, x, y)
@@ -92,6 +95,8 @@ def time_batch(batch: int, repeats: int) -> str:
         "numdl": lambda: numdl_step(params, x, y),
     }
     timings = interleave(cases, repeats=repeats, warmup=20)
+    alone = {"numdl (own block)": cases["numdl"]}
+    timings.update(interleave(alone, repeats=repeats, warmup=20))
     timings.update(time_torch(ref, x, y, repeats))
     title = f"MLP 784-256-128-10 forward+backward, float32, batch {batch}"
     return table(title, timings, "numpy (hand-written)")
