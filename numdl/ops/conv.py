@@ -446,10 +446,28 @@ def _kernel_grad(cols: Any, g2: Any, groups: int) -> Any:
     return _ungroup_rows(gk)
 
 
+# Rows per block of a thin ``a.T @ b`` (see _at_b).
+_BLOCK_ROWS = 2048
+
+
 def _at_b(a: Any, b: Any) -> Any:
-    """``a.T @ b`` for tall ``a`` and ``b``; OpenBLAS is ~10% faster computing
-    ``(b.T @ a).T`` when ``a`` is the wider one (measured on 15488 x 289 and
-    15488 x 64; the other way round for 86528 x 10 and 86528 x 32)."""
+    """``a.T @ b`` for tall ``a`` and ``b`` (a kernel gradient: a sum over
+    every output position).
+
+    Thin operands (a few dozen columns, as in a first layer's
+    ``86528 x 10`` columns against its ``86528 x 32`` gradient) are
+    memory-bound, and OpenBLAS runs such a product over 86528 rows at half
+    the speed it reaches on blocks of 2048 rows that stay in cache: the
+    blocks' products are summed (1.3 -> 0.6 ms at 1 and 2 threads).
+    Otherwise OpenBLAS is ~10% faster computing ``(b.T @ a).T`` when ``a`` is
+    the wider one (measured on 15488 x 289 and 15488 x 64; the other way
+    round for 86528 x 10 and 86528 x 32)."""
+    rows = _BLOCK_ROWS
+    if a.shape[1] * b.shape[1] <= 64 * 64 and a.shape[0] >= 4 * rows:
+        out = a[:rows].T @ b[:rows]
+        for start in range(rows, a.shape[0], rows):
+            out += a[start : start + rows].T @ b[start : start + rows]
+        return out
     if a.shape[1] >= b.shape[1]:
         return (b.T @ a).T
     return a.T @ b
