@@ -14,42 +14,36 @@ is forward, loss, backward and the optimizer update:
   weights and the same number of threads.
 
 Before timing, both models are checked to compute the same predictions.
-PyTorch runs in a block of its own (see ``benchmarks/harness.py``: OpenMP and
-OpenBLAS thread pools spin-wait, so interleaving them on a small machine would
-time their contention). Run: ``python -m benchmarks.bench_conv``.
+Each library runs in blocks of its own, never step by step against the other
+(see ``benchmarks/harness.py``: OpenMP and OpenBLAS thread pools spin-wait,
+so interleaving them on a small machine would time their contention), with a
+pause after each block for the pools to go to sleep. Blocks alternate over
+several rounds, so a slow spell of a shared machine falls on both; the table
+gives the medians over all steps and the median over rounds of the ratio of
+the two blocks' medians ("paired ratio").
 
-``--tune-malloc`` first asks glibc to keep freed memory in the process
-(``mallopt``: mmap threshold 32 MB, no trimming). By default glibc hands the
-step's large temporaries (im2col columns, activations, gradients: tens of MB)
-back to the kernel and page-faults them in again on the next step, which on
-the 2-core test machine costs numdl about 40% of its step time; PyTorch's
-steps allocate less. The flag shows what numdl gains from that setting (it
-applies to the whole process, PyTorch's block included).
+``--inference`` also times a forward pass in inference mode:
+``model.predict_on_batch`` against the network in ``eval()`` mode under
+``torch.no_grad()`` (with its softmax).
+
+numdl tunes glibc's allocator when it is imported (``numdl.backend``:
+freed memory is kept for reuse, so a step does not page-fault its
+temporaries back in); run with ``NUMDL_MALLOC_TUNING=0`` to see the untuned
+time. Run: ``python -m benchmarks.bench_conv``.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
+import time
 
 import numpy as np
 
 import numdl
-from benchmarks.harness import interleave, machine, set_threads, table
+from benchmarks.harness import Timing, machine, set_threads, table
 from numdl import layers, models
 from numdl.training import loop
-
-
-def tune_malloc() -> bool:
-    """Keep freed heap memory in the process (glibc only); True if applied."""
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h>
-    mmap_ok = libc.mallopt(m_mmap_threshold, 32 << 20)  # its maximum
-    return bool(mmap_ok and libc.mallopt(m_trim_threshold, 1 << 30))
 
 
 def numdl_model(seed: int = 0) -> models.Sequential:
@@ -140,54 +134,121 @@ def torch_step_fn(net, x: np.ndarray, y: np.ndarray):
     return step
 
 
-def run(batch: int, repeats: int, threads: int, api: str, malloc: bool) -> str:
-    tuned = tune_malloc() if malloc else False
+def inference_fns(model: models.Sequential, net, x: np.ndarray):
+    """One forward pass in inference mode each: numdl, then PyTorch."""
+    import torch
+
+    tx = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    model.predict_on_batch(x)
+
+    def torch_predict() -> None:
+        with torch.no_grad():
+            torch.softmax(net(tx), dim=1)
+
+    return (lambda: model.predict_on_batch(x)), torch_predict
+
+
+def blocks(
+    cases: dict[str, object], steps: int, rounds: int, pause: float = 0.3
+) -> tuple[dict[str, Timing], float]:
+    """Time each case in blocks of its own, alternating over ``rounds``.
+
+    Returns every step's time per case and the median over rounds of the
+    ratio of the first case's block median to the second's.
+    """
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    ratios = []
+    order = list(cases.items())
+    for r in range(rounds):
+        medians = {}
+        for name, fn in order if r % 2 == 0 else reversed(order):
+            fn()  # one warm-up step after the other library's block
+            block = []
+            for _ in range(steps):
+                start = time.perf_counter()
+                fn()
+                block.append(time.perf_counter() - start)
+            samples[name] += block
+            medians[name] = statistics.median(block)
+            time.sleep(pause)  # let the other's spinning thread pool sleep
+        first, second = (medians[name] for name in cases)
+        ratios.append(first / second)
+    return {n: Timing(n, v) for n, v in samples.items()}, statistics.median(ratios)
+
+
+def report(title: str, timings: dict[str, Timing], paired: float) -> list[str]:
+    numdl_t, torch_t = timings.values()
+    ratio = numdl_t.median / torch_t.median
+    return [
+        table(title, timings, torch_t.name),
+        "",
+        f"numdl / pytorch: ratio of medians {ratio:.2f}, "
+        f"median of per-round ratios {paired:.2f}",
+        "",
+    ]
+
+
+def run(
+    batch: int, repeats: int, rounds: int, threads: int, api: str, inference: bool
+) -> str:
     set_threads(threads)
     model = numdl_model()
     net = torch_model(model)
     x, y = data(batch)
     check_same(model, net, x)
-    timings = interleave(
-        {"numdl": numdl_step_fn(model, x, y, api)}, repeats=repeats, warmup=5
+    for _ in range(3):  # warm up: the first steps allocate optimizer slots
+        numdl_step_fn(model, x, y, api)()
+    steps = max(repeats // rounds, 1)
+    lines = [
+        f"Machine: {machine()}; threads: {threads}; "
+        f"numdl's glibc malloc tuning: {numdl.backend.ALLOCATOR_TUNED}",
+        "",
+    ]
+    timings, paired = blocks(
+        {
+            "numdl": numdl_step_fn(model, x, y, api),
+            "pytorch eager": torch_step_fn(net, x, y),
+        },
+        steps,
+        rounds,
     )
-    timings.update(
-        interleave(
-            {"pytorch eager (own block)": torch_step_fn(net, x, y)},
-            repeats=repeats,
-            warmup=5,
-        )
-    )
-    ratio = timings["numdl"].median / timings["pytorch eager (own block)"].median
     title = (
         f"Keras MNIST convnet training step (forward, loss, backward, Adam), "
         f"float32, batch {batch}, numdl {api}"
     )
-    return "\n".join(
-        [
-            f"Machine: {machine()}; threads: {threads}; glibc malloc tuned: {tuned}",
-            "",
-            table(title, timings, "pytorch eager (own block)"),
-            "",
-            f"numdl / pytorch (ratio of medians): {ratio:.2f}",
-        ]
-    )
+    lines += report(title, timings, paired)
+    if inference:
+        net.eval()
+        numdl_predict, torch_predict = inference_fns(model, net, x)
+        timings, paired = blocks(
+            {"numdl": numdl_predict, "pytorch eager": torch_predict}, steps, rounds
+        )
+        title = f"Keras MNIST convnet inference (predict_on_batch), batch {batch}"
+        lines += report(title, timings, paired)
+    return "\n".join(lines).rstrip()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=60, help="steps per library")
+    parser.add_argument("--rounds", type=int, default=6, help="blocks per library")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--api", choices=["train_step", "train_on_batch"], default="train_step"
     )
-    parser.add_argument(
-        "--tune-malloc",
-        action="store_true",
-        help="keep freed memory in the process (glibc mallopt) before timing",
-    )
+    parser.add_argument("--inference", action="store_true", help="also time inference")
     args = parser.parse_args(argv)
-    print(run(args.batch, args.repeats, args.threads, args.api, args.tune_malloc))
+    print(
+        run(
+            args.batch,
+            args.repeats,
+            args.rounds,
+            args.threads,
+            args.api,
+            args.inference,
+        )  # fmt: skip
+    )
 
 
 if __name__ == "__main__":
