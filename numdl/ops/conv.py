@@ -42,6 +42,7 @@ import operator
 from typing import Any, NamedTuple
 
 from numdl.autograd.function import Function
+from numdl.autograd.grad_mode import is_grad_enabled
 from numdl.backend import array_module
 
 
@@ -383,15 +384,18 @@ class Conv(Function):
             out = _depthwise(xp, xpad, k4, geo)
             self.xpad = xpad
         else:
-            cols = _im2col(xp, xpad, geo, groups, ones=fold)
             kmat = _kernel_matrix(k4, groups)
             if fold:
                 bias_row = bias.reshape(1, -1).astype(kmat.dtype)
                 kmat = xp.concatenate([kmat, bias_row])
-            out = cols @ kmat
-            if groups > 1:
-                out = _ungroup_rows(out)
-            self.cols = cols
+            if groups == 1 and not _pointwise(geo) and not _backward_follows(self):
+                out = _blockwise_product(xp, xpad, geo, kmat, fold)
+            else:
+                cols = _im2col(xp, xpad, geo, groups, ones=fold)
+                out = cols @ kmat
+                if groups > 1:
+                    out = _ungroup_rows(out)
+                self.cols = cols
         if bias is not None and not fold:
             out += bias
         if relu:
@@ -439,6 +443,33 @@ class Conv(Function):
         if dx.shape != self.x_shape:
             dx = dx[:, top : top + h, left : left + w]
         return self.layout.from_nhwc(dx)
+
+
+def _backward_follows(fn: Function) -> bool:
+    """Whether ``fn``'s backward may run: graph recording is on and an input
+    needs a gradient (``needs_input_grad`` is unset on plain arrays)."""
+    return is_grad_enabled() and any(getattr(fn, "needs_input_grad", ()))
+
+
+# Bytes of columns per block of a convolution without backward (see below).
+_BLOCK_BYTES = 2 << 20
+
+
+def _blockwise_product(xp: Any, x: Any, geo: Geometry, kmat: Any, ones: bool):
+    """``im2col(x) @ kmat`` (``ones``: with the ones column), a block of
+    samples at a time: with no backward to keep the columns for, each block's columns
+    (~2 MB) are multiplied while still in cache and never reach memory
+    (Keras MNIST convnet's second convolution, batch 128: 5.2 -> 4.0 ms at 2
+    threads). Returns the ``(N*Ho*Wo, F)`` output."""
+    n = x.shape[0]
+    per_sample = geo.out[0] * geo.out[1]
+    step = max(_BLOCK_BYTES // (per_sample * kmat.shape[0] * x.itemsize), 1)
+    out = xp.empty((n * per_sample, kmat.shape[1]), dtype=x.dtype)
+    for start in range(0, n, step):
+        rows = slice(start * per_sample, (start + step) * per_sample)
+        cols = _im2col(xp, x[start : start + step], geo, 1, ones=ones)
+        xp.matmul(cols, kmat, out=out[rows])
+    return out
 
 
 def _kernel_grad(cols: Any, g2: Any, groups: int) -> Any:
