@@ -199,9 +199,10 @@ def run(
     for _ in range(3):  # warm up: the first steps allocate optimizer slots
         numdl_step_fn(model, x, y, api)()
     steps = max(repeats // rounds, 1)
+    tuned = getattr(numdl.backend, "ALLOCATOR_TUNED", False)  # older numdl: none
     lines = [
         f"Machine: {machine()}; threads: {threads}; "
-        f"numdl's glibc malloc tuning: {numdl.backend.ALLOCATOR_TUNED}",
+        f"numdl's glibc malloc tuning: {tuned}",
         "",
     ]
     timings, paired = blocks(
