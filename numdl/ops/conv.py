@@ -457,10 +457,12 @@ _BLOCK_BYTES = 2 << 20
 
 def _blockwise_product(xp: Any, x: Any, geo: Geometry, kmat: Any, ones: bool):
     """``im2col(x) @ kmat`` (``ones``: with the ones column), a block of
-    samples at a time: with no backward to keep the columns for, each block's columns
-    (~2 MB) are multiplied while still in cache and never reach memory
-    (Keras MNIST convnet's second convolution, batch 128: 5.2 -> 4.0 ms at 2
-    threads). Returns the ``(N*Ho*Wo, F)`` output."""
+    samples at a time: with no backward to keep the columns for, each
+    block's columns (~2 MB) are multiplied while still in cache and never
+    reach memory (Keras MNIST convnet's second convolution, batch 128: 5.2
+    -> 4.0 ms at 2 threads; predict_on_batch -18% at 1 thread, but slower
+    when the test VM's two cores sit far apart, see docs/benchmarks.md).
+    Returns the ``(N*Ho*Wo, F)`` output."""
     n = x.shape[0]
     per_sample = geo.out[0] * geo.out[1]
     step = max(_BLOCK_BYTES // (per_sample * kmat.shape[0] * x.itemsize), 1)
