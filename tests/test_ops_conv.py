@@ -532,3 +532,42 @@ def test_bad_arguments_say_what_is_wrong(fn, shapes, kwargs, message):
 def test_errors_name_the_caller():
     with pytest.raises(ValueError, match=r"^Conv2D 'c': "):
         C.conv(np.zeros((1, 2, 2, 1)), np.zeros((3, 3, 1, 1)), name="Conv2D 'c'")
+
+
+# ------------------------------------------- sizes that reach blocked paths
+def test_thin_kernel_gradient_over_many_rows_matches_torch():
+    # 16 x 26 x 26 = 10816 output positions with 10 columns: the kernel
+    # gradient is summed over blocks of rows (_at_b's thin path).
+    rng = np.random.default_rng(5)
+    arrays = _arrays(rng, (16, 28, 28, 1), (3, 3, 1, 8), bias=True)
+    assert 16 * 26 * 26 >= 4 * C._BLOCK_ROWS
+
+    def ours(x, kernel, bias):
+        return C.conv(x, kernel, 1, "valid", "channels_last", 1, bias=bias, relu=True)
+
+    def ref(x, kernel, bias):
+        return torch_conv(x, kernel, bias, (1, 1), "valid", (1, 1), False, relu=True)
+
+    assert_torch_parity(ours, ref, *arrays)
+
+
+def test_inference_in_blocks_equals_the_training_forward():
+    # Without a backward to come, im2col runs a block of samples at a time.
+    rng = np.random.default_rng(6)
+    x, kernel, bias = _arrays(rng, (16, 28, 28, 4), (3, 3, 4, 8), bias=True)
+    per_sample = 28 * 28 * (3 * 3 * 4 + 1) * x.itemsize  # stride 1, same
+    assert 16 * per_sample > C._BLOCK_BYTES  # more than one block
+    with numdl.no_grad():
+        blocked = C.conv(
+            Tensor(x), Tensor(kernel), 1, "same", "channels_last", 1, bias=Tensor(bias)
+        ).data
+    expected = torch_conv(
+        torch.from_numpy(x),
+        torch.from_numpy(kernel),
+        torch.from_numpy(bias),
+        (1, 1),
+        "same",
+        (1, 1),
+        False,
+    ).numpy()
+    np.testing.assert_allclose(blocked, expected, rtol=1e-10, atol=1e-12)
