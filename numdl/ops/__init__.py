@@ -1,8 +1,13 @@
 """Differentiable primitives. Each is a ``Function`` class plus a snake_case wrapper.
 
+Also the fused neural-network ops (dense, softmax cross-entropy, normalisation,
+convolution, pooling) under Keras's ``keras.ops`` names; Keras's ``ops.conv`` is
+``numdl.ops.conv.conv`` (``numdl.ops.conv`` is its module).
+
 Given no Tensor argument, every function returns a plain array.
 """
 
+from numdl.ops.conv import conv_transpose, depthwise_conv, separable_conv
 from numdl.ops.math import (
     abs,
     add,
@@ -39,6 +44,18 @@ from numdl.ops.math import (
     var,
     where,
 )
+from numdl.ops.nn import (
+    dense,
+    log_softmax,
+    relu,
+    sigmoid,
+    sigmoid_binary_crossentropy,
+    softmax,
+    softmax_cross_entropy,
+    softplus,
+)
+from numdl.ops.norm import batch_norm, batch_normalization, layer_norm
+from numdl.ops.pool import average_pool, max_pool
 from numdl.ops.shape import (
     concatenate,
     expand_dims,
@@ -62,4 +79,9 @@ __all__ = [
     "multiply", "negative", "one_hot", "pad", "power", "prod", "repeat", "reshape",
     "sign", "sin", "split", "sqrt", "square", "squeeze", "stack", "std", "subtract",
     "sum", "tanh", "tile", "transpose", "var", "where",
+    # fused neural-network ops
+    "average_pool", "batch_norm", "batch_normalization", "conv_transpose",
+    "dense", "depthwise_conv", "layer_norm", "log_softmax", "max_pool", "relu",
+    "separable_conv", "sigmoid", "sigmoid_binary_crossentropy", "softmax",
+    "softmax_cross_entropy", "softplus",
 ]  # fmt: skip
