@@ -31,8 +31,8 @@ import numpy as np
 
 from numdl import config, ops
 from numdl.backend import array_module
-from numdl.layers.base import InputSpec, Layer
-from numdl.layers.core import _generator, _positive_int, _seed
+from numdl.layers.base import InputSpec, Layer, positive_int
+from numdl.layers.core import _generator, _seed
 from numdl.ops import image
 
 _FILL_MODES = ("reflect", "wrap", "constant", "nearest")
@@ -499,8 +499,8 @@ class Resizing(_ImageLayer):
         **kwargs: Any,
     ) -> None:
         super().__init__(data_format=data_format, **kwargs)
-        self.height = _positive_int(self, "height", height)
-        self.width = _positive_int(self, "width", width)
+        self.height = positive_int(self, "height", height)
+        self.width = positive_int(self, "width", width)
         self.interpolation = _check_choice(
             self, "interpolation", interpolation, _INTERPOLATIONS
         )
@@ -568,8 +568,8 @@ class CenterCrop(_ImageLayer):
         self, height: int, width: int, data_format: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(data_format=data_format, **kwargs)
-        self.height = _positive_int(self, "height", height)
-        self.width = _positive_int(self, "width", width)
+        self.height = positive_int(self, "height", height)
+        self.width = positive_int(self, "width", width)
 
     def call(self, inputs: Any) -> Any:
         inputs = self._float(inputs)

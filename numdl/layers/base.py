@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import operator
 import re
 from typing import Any
 
@@ -432,6 +433,10 @@ class Layer:
         """
         return cls(**config)
 
+    def _label(self) -> str:
+        """How errors name this layer: ``Dense 'dense_1'``."""
+        return f"{type(self).__name__} {self.name!r}"
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}, built={self.built}>"
 
@@ -448,6 +453,26 @@ def _build_wrapper(build: Any) -> Any:
         return result
 
     return wrapped
+
+
+def positive_int(layer: Layer, what: str, value: Any, minimum: int = 1) -> int:
+    """``value`` as an int >= ``minimum`` (NumPy integers too), else a
+    ValueError naming ``layer``.
+
+    >>> positive_int(Layer(name="l"), "units", 0)
+    Traceback (most recent call last):
+    ValueError: Layer 'l': units must be a positive integer, got 0
+    """
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        number = operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or number < minimum:
+        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{layer._label()}: {what} must be {kind}, got {value!r}")
+    return number
 
 
 def check_input_spec(layer: Layer, spec: InputSpec, shape: tuple[int, ...]) -> None:

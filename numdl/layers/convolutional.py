@@ -13,11 +13,11 @@ As in Keras, ``strides > 1`` together with ``dilation_rate > 1`` is refused
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 from numdl import activations, config
-from numdl.layers.base import InputSpec, Layer
+from numdl.layers.base import InputSpec, Layer, positive_int
+from numdl.ops.conv import _tuple as conv_tuple
 from numdl.ops.conv import (
     conv,
     conv_output_length,
@@ -44,9 +44,6 @@ class _Conv(Layer):
     layer), the channel axis, input checks with hints, output shapes."""
 
     rank = 2
-
-    def _label(self) -> str:
-        return f"{type(self).__name__} {self.name!r}"
 
     def _set_geometry(
         self,
@@ -81,34 +78,7 @@ class _Conv(Layer):
         self.input_spec = InputSpec(ndim=self.rank + 2)
 
     def _tuple(self, value: Any, what: str, minimum: int = 1) -> tuple[int, ...]:
-        rank = self.rank
-        items = value if isinstance(value, (tuple, list)) else (value,) * rank
-        try:
-            if isinstance(value, str) or any(isinstance(v, bool) for v in items):
-                raise TypeError
-            out = tuple(operator.index(v) for v in items)
-        except TypeError:
-            out = None
-        if out is None or len(out) != rank or any(v < minimum for v in out):
-            kind = "positive integer" if minimum == 1 else f"integer >= {minimum}"
-            raise ValueError(
-                f"{self._label()}: {what} must be a {kind} or a tuple of {rank} "
-                f"of them, got {value!r}"
-            )
-        return out
-
-    def _positive(self, value: Any, what: str) -> int:
-        try:
-            if isinstance(value, bool):
-                raise TypeError
-            number = operator.index(value)
-        except TypeError:
-            number = 0
-        if number < 1:
-            raise ValueError(
-                f"{self._label()}: {what} must be a positive integer, got {value!r}"
-            )
-        return number
+        return conv_tuple(value, self.rank, what, self._label(), minimum)
 
     # --------------------------------------------------------- input checks
     @property
@@ -230,8 +200,8 @@ class BaseConv(_Conv):
         from numdl import constraints, initializers, regularizers
 
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        self.filters = self._positive(filters, "filters")
-        self.groups = self._positive(groups, "groups")
+        self.filters = positive_int(self, "filters", filters)
+        self.groups = positive_int(self, "groups", groups)
         if self.filters % self.groups:
             raise ValueError(
                 f"{self._label()}: filters ({self.filters}) must be a multiple of "
@@ -372,7 +342,7 @@ class BaseDepthwiseConv(_Conv):
         from numdl import constraints, initializers, regularizers
 
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        self.depth_multiplier = self._positive(depth_multiplier, "depth_multiplier")
+        self.depth_multiplier = positive_int(self, "depth_multiplier", depth_multiplier)
         self._set_geometry(kernel_size, strides, padding, data_format, dilation_rate)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
@@ -497,8 +467,8 @@ class BaseSeparableConv(_Conv):
         from numdl import constraints, initializers, regularizers
 
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        self.filters = self._positive(filters, "filters")
-        self.depth_multiplier = self._positive(depth_multiplier, "depth_multiplier")
+        self.filters = positive_int(self, "filters", filters)
+        self.depth_multiplier = positive_int(self, "depth_multiplier", depth_multiplier)
         self._set_geometry(kernel_size, strides, padding, data_format, dilation_rate)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
@@ -639,7 +609,7 @@ class BaseConvTranspose(_Conv):
         from numdl import constraints, initializers, regularizers
 
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        self.filters = self._positive(filters, "filters")
+        self.filters = positive_int(self, "filters", filters)
         self._set_geometry(kernel_size, strides, padding, data_format, dilation_rate)
         self.output_padding = None
         if output_padding is not None:

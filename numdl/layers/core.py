@@ -18,7 +18,7 @@ import numpy as np
 
 from numdl import activations, config, ops
 from numdl.backend import array_module
-from numdl.layers.base import InputSpec, Layer
+from numdl.layers.base import InputSpec, Layer, positive_int
 from numdl.ops.nn import dense
 
 
@@ -55,7 +55,7 @@ class Dense(Layer):
         from numdl import constraints, initializers, regularizers
 
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        self.units = _positive_int(self, "units", units)
+        self.units = positive_int(self, "units", units)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -117,23 +117,6 @@ class Dense(Layer):
 
 
 # ------------------------------------------------------------------ helpers
-def _positive_int(layer: Layer, what: str, value: Any, minimum: int = 1) -> int:
-    """``value`` as an int >= ``minimum`` (NumPy integers too), else ValueError."""
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        number = operator.index(value)
-    except TypeError:
-        number = None
-    if number is None or number < minimum:
-        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise ValueError(
-            f"{type(layer).__name__} {layer.name!r}: {what} must be {kind}, "
-            f"got {value!r}"
-        )
-    return number
-
-
 def _rate(layer: Layer, value: Any, name: str = "rate", top: float = 1.0) -> float:
     """A float in ``[0, top]`` (Keras's check for dropout rates), else ValueError."""
     ok = isinstance(value, (int, float, np.floating, np.integer))
@@ -442,7 +425,7 @@ class RepeatVector(Layer):
                 f"RepeatVector {self.name!r}: n must be an integer, got "
                 f"{type(n).__name__} {n!r}"
             ) from None
-        self.n = _positive_int(self, "n", n, minimum=0)
+        self.n = positive_int(self, "n", n, minimum=0)
         self.input_spec = InputSpec(ndim=2)
         self.built = True
 

@@ -64,9 +64,6 @@ class _Pooling(Layer):
         self.input_spec = InputSpec(ndim=self._nd + 2)
         self.built = True
 
-    def _label(self) -> str:
-        return f"{type(self).__name__} {self.name!r}"
-
     def call(self, inputs: Any) -> Any:
         inputs = _as_float(self, inputs)
         geo = pool_geometry(

@@ -15,14 +15,10 @@ import operator
 from typing import Any
 
 from numdl import ops
-from numdl.layers.base import InputSpec, Layer
+from numdl.layers.base import InputSpec, Layer, positive_int
 from numdl.layers.core import _as_float
 from numdl.layers.pooling import _data_format, _spatial_axes
 from numdl.ops.image import resize
-
-
-def _label(layer: Layer) -> str:
-    return f"{type(layer).__name__} {layer.name!r}"
 
 
 def _int(value: Any) -> int | None:
@@ -43,7 +39,7 @@ def _pair(layer: Layer, value: Any, what: str) -> tuple[int, int]:
         pair = ()
     if len(pair) != 2 or any(v is None or v < 0 for v in pair):
         raise ValueError(
-            f"{_label(layer)}: {what} must be an integer >= 0 or a pair of them, "
+            f"{layer._label()}: {what} must be an integer >= 0 or a pair of them, "
             f"got {value!r}"
         )
     return pair  # type: ignore[return-value]
@@ -56,7 +52,7 @@ def _pairs(layer: Layer, value: Any, what: str) -> tuple[tuple[int, int], ...]:
     if isinstance(value, (tuple, list)) and len(value) == 2:
         return tuple(_pair(layer, v, what) for v in value)
     raise ValueError(
-        f"{_label(layer)}: {what} must be an int, a tuple of 2 ints (rows, cols) "
+        f"{layer._label()}: {what} must be an int, a tuple of 2 ints (rows, cols) "
         f"or a tuple of 2 tuples of 2 ints ((top, bottom), (left, right)), got "
         f"{value!r}"
     )
@@ -142,7 +138,7 @@ class _Cropping(Layer):
         for a, (lo, hi) in zip(_axes(self, self._nd), self.cropping):
             if shape[a] is not None and lo + hi >= shape[a]:
                 raise ValueError(
-                    f"{_label(self)}: cropping {self.cropping} leaves nothing of "
+                    f"{self._label()}: cropping {self.cropping} leaves nothing of "
                     f"axis {a} (size {shape[a]}) of inputs of shape {tuple(shape)}; "
                     f"each axis must keep at least one entry"
                 )
@@ -217,15 +213,6 @@ class Cropping2D(_Cropping):
 
 
 # -------------------------------------------------------------- UpSampling
-def _positive(layer: Layer, value: Any, what: str) -> int:
-    number = _int(value)
-    if number is None or number < 1:
-        raise ValueError(
-            f"{_label(layer)}: {what} must be a positive integer, got {value!r}"
-        )
-    return number
-
-
 class UpSampling1D(Layer):
     """Repeat each step ``size`` times along axis 1.
 
@@ -236,7 +223,7 @@ class UpSampling1D(Layer):
 
     def __init__(self, size: int = 2, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.size = _positive(self, size, "size")
+        self.size = positive_int(self, "size", size)
         self.input_spec = InputSpec(ndim=3)
         self.built = True
 
@@ -278,15 +265,15 @@ class UpSampling2D(Layer):
         sizes = (size, size) if _int(size) is not None else size
         if not isinstance(sizes, (tuple, list)) or len(sizes) != 2:
             raise ValueError(
-                f"{_label(self)}: size must be a positive integer or a tuple of "
+                f"{self._label()}: size must be a positive integer or a tuple of "
                 f"2 positive integers, got {size!r}"
             )
-        self.size = tuple(_positive(self, s, "size") for s in sizes)
+        self.size = tuple(positive_int(self, "size", s) for s in sizes)
         self.data_format = _data_format(self, data_format)
         mode = interpolation.lower() if isinstance(interpolation, str) else None
         if mode not in ("nearest", "bilinear"):
             raise ValueError(
-                f"{_label(self)}: interpolation must be 'nearest' or 'bilinear' "
+                f"{self._label()}: interpolation must be 'nearest' or 'bilinear' "
                 f"(numdl has no 'bicubic' or 'lanczos' yet), got {interpolation!r}"
             )
         self.interpolation = mode
