@@ -312,7 +312,9 @@ class Layer:
         return out
 
     def _clear_losses(self) -> None:
-        self._losses = []
+        # In place: this runs on every layer at every step, and ``losses``
+        # hands out copies, so no caller holds this list.
+        self._losses.clear()
         for layer in self._layers:
             layer._clear_losses()
 
