@@ -860,3 +860,6 @@ class LambdaCallback(Callback):
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if "on_batch_end" in self._hooks:
             self._hooks["on_batch_end"](batch, logs)
+
+
+from numdl.diagnostics import GradientMonitor  # noqa: E402, F401
