@@ -10,12 +10,13 @@ longer than one round but shorter than the run.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 _groups = itertools.count()
@@ -39,11 +40,21 @@ class Timing:
 
 
 def interleave(
-    cases: dict[str, Callable[[], object]], repeats: int = 30, warmup: int = 3
+    cases: dict[str, Callable[[], object]],
+    repeats: int = 30,
+    warmup: int = 3,
+    inner: int = 1,
+    pause: float = 0.0,
 ) -> dict[str, Timing]:
     """Time each case ``repeats`` times, alternating between cases.
 
-    >>> t = interleave({"a": lambda: None}, repeats=3, warmup=1)
+    Each sample is the mean over ``inner`` back-to-back calls (a block, for
+    calls too short to time one by one). ``pause`` seconds of sleep follow
+    each block, untimed: OpenBLAS's and PyTorch's OpenMP threads spin-wait
+    after their work, and on a small machine the next library's block would
+    otherwise time their contention.
+
+    >>> t = interleave({"a": lambda: None}, repeats=3, warmup=1, inner=2)
     >>> len(t["a"].samples)
     3
     """
@@ -56,8 +67,11 @@ def interleave(
     for i in range(repeats):
         for name, fn in forward if i % 2 == 0 else reversed(forward):
             start = time.perf_counter()
-            fn()
-            timings[name].samples.append(time.perf_counter() - start)
+            for _ in range(inner):
+                fn()
+            timings[name].samples.append((time.perf_counter() - start) / inner)
+            if pause:
+                time.sleep(pause)
     return timings
 
 
@@ -84,6 +98,30 @@ def set_threads(n: int) -> None:
         torch.set_num_threads(n)
     except ImportError:
         pass
+
+
+@contextlib.contextmanager
+def threads(n: int) -> Iterator[None]:
+    """``set_threads(n)`` for the duration of a ``with`` block, then restore.
+
+    >>> with threads(1):
+    ...     pass
+    """
+    from threadpoolctl import threadpool_limits
+
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    before = torch.get_num_threads() if torch is not None else None
+    with threadpool_limits(n):
+        if torch is not None:
+            torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            if torch is not None:
+                torch.set_num_threads(before)
 
 
 def table(
@@ -152,3 +190,89 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def rate_table(
+    title: str,
+    timings: dict[str, Timing],
+    references: list[str],
+    steps: int,
+    samples: int,
+) -> str:
+    """A Markdown table for calls that each run ``steps`` steps over ``samples``.
+
+    Per-step median and spread (ms), samples per second, and the ratio of
+    medians to each reference (a missing reference is left out).
+
+    >>> t = {"a": Timing("a", [2.0, 2.0]), "b": Timing("b", [1.0, 1.0])}
+    >>> print(rate_table("T", t, ["b"], steps=10, samples=100).splitlines()[-1])
+    | b | 100.000 | 100.000-100.000 | 100 | 1.000 |
+    """
+    references = [r for r in references if r in timings]
+    header = "".join(f" ratio to {r} |" for r in references)
+    lines = [
+        f"### {title}",
+        "",
+        "| implementation | ms/step (median) | ms/step (min-max) | samples/s |"
+        + header,
+        "| --- | ---: | ---: | ---: |" + " ---: |" * len(references),
+    ]
+    for t in timings.values():
+        lo, hi = min(t.samples) * 1e3 / steps, max(t.samples) * 1e3 / steps
+        ratios = "".join(f" {t.median / timings[r].median:.3f} |" for r in references)
+        lines.append(
+            f"| {t.name} | {t.median * 1e3 / steps:.3f} | {lo:.3f}-{hi:.3f} "
+            f"| {samples / t.median:.0f} |{ratios}"
+        )
+    return "\n".join(lines)
+
+
+@dataclass
+class Target:
+    """A measured value against its target from the issue.
+
+    ``kind`` "max": the value must not exceed ``bound`` (ratios of medians,
+    lower is faster); "min": it must reach ``bound``.
+
+    >>> Target("numdl / numpy, batch 32", 1.08, 1.15).verdict
+    'PASS'
+    >>> Target("numdl / sklearn samples/s", 1.1, 1.2, kind="min").verdict
+    'MISS'
+    """
+
+    label: str
+    value: float
+    bound: float
+    kind: str = "max"
+    unit: str = "x"
+
+    @property
+    def met(self) -> bool:
+        if self.kind == "max":
+            return self.value <= self.bound
+        return self.value >= self.bound
+
+    @property
+    def verdict(self) -> str:
+        return "PASS" if self.met else "MISS"
+
+    def row(self) -> str:
+        sign = "<=" if self.kind == "max" else ">="
+        return (
+            f"| {self.label} | {self.value:.3f}{self.unit} "
+            f"| {sign} {self.bound:g}{self.unit} | {self.verdict} |"
+        )
+
+
+def targets_table(targets: list[Target], title: str = "") -> str:
+    """A Markdown table of targets: measured, target, PASS or MISS.
+
+    >>> print(targets_table([Target("r", 0.5, 1.0)]).splitlines()[-1])
+    | r | 0.500x | <= 1x | PASS |
+    """
+    lines = [f"### {title}", ""] if title else []
+    lines += [
+        "| comparison | measured | target | verdict |",
+        "| --- | ---: | ---: | :---: |",
+    ]
+    return "\n".join(lines + [t.row() for t in targets])
