@@ -1,8 +1,17 @@
-"""Array modules: NumPy today, CuPy through the same door later.
+"""Array modules and devices: NumPy on the CPU, CuPy on an NVIDIA GPU.
 
 Every op asks ``array_module(x)`` for the module that owns its data and calls
-``xp.exp``, ``xp.matmul``, ... on it. This is the only file that may import
-CuPy, so moving numdl to a GPU changes this module and nothing else.
+``xp.exp``, ``xp.matmul``, ... on it. This is the only file that imports
+CuPy (lazily, the first time a GPU array or device is asked for), so the rest
+of numdl never names it.
+
+Devices are named ``"cpu"`` and ``"gpu"`` (aliases: ``"numpy"``; ``"cuda"``,
+``"cuda:0"``, ``"gpu:0"``, ``"cupy"``); one GPU, the current CUDA device, is
+used. The *default device* is where new tensors and layer weights are put:
+``"cpu"`` unless ``numdl.config.set_backend("cupy")`` or the environment
+variable ``NUMDL_BACKEND=cupy`` says otherwise. Asking for the GPU without
+CuPy, or with CuPy but no usable CUDA device, raises
+:class:`DeviceUnavailableError` at once, saying which of the two is missing.
 """
 
 from __future__ import annotations
@@ -14,6 +23,26 @@ from typing import Any
 
 import numpy as np
 
+INSTALL_HINT = (
+    'install CuPy for your CUDA version: pip install "numdl[gpu]" (CUDA 12), '
+    "or pip install cupy-cuda13x (CUDA 13)"
+)
+_DEVICE_ALIASES = {
+    "cpu": "cpu",
+    "numpy": "cpu",
+    "gpu": "gpu",
+    "gpu:0": "gpu",
+    "cuda": "gpu",
+    "cuda:0": "gpu",
+    "cupy": "gpu",
+}
+_gpu: ModuleType | None = None  # CuPy once loaded and checked (or a stand-in)
+_default_device = "cpu"
+
+
+class DeviceUnavailableError(RuntimeError):
+    """The GPU was asked for, but CuPy or a CUDA device is missing."""
+
 
 def array_module(*arrays: Any) -> ModuleType:
     """Return the array module (``numpy`` or ``cupy``) that owns ``arrays``.
@@ -22,12 +51,111 @@ def array_module(*arrays: Any) -> ModuleType:
     True
     """
     for a in arrays:
-        module = type(a).__module__
-        if module.startswith("cupy"):
-            import cupy  # the only CuPy import in numdl
-
-            return cupy
+        if type(a).__module__.startswith("cupy"):
+            return _gpu if _gpu is not None else gpu_module()
     return np
+
+
+def gpu_module() -> ModuleType:
+    """Return CuPy, importing it and checking for a CUDA device the first time.
+
+    Raises :class:`DeviceUnavailableError` naming what is missing (CuPy, or a
+    device CuPy can use) and how to install CuPy.
+
+    >>> try:
+    ...     xp = gpu_module()
+    ... except DeviceUnavailableError as e:
+    ...     xp = None; assert "CuPy" in str(e)
+    """
+    global _gpu
+    if _gpu is None:
+        _gpu = _load_cupy()
+    return _gpu
+
+
+def _load_cupy() -> ModuleType:
+    try:
+        import cupy  # the only CuPy import in numdl
+    except ImportError as e:
+        raise DeviceUnavailableError(
+            f"numdl: the GPU needs CuPy, which is not installed ({e}); {INSTALL_HINT}"
+        ) from None
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # CUDARuntimeError without a driver or device
+        raise DeviceUnavailableError(
+            f"numdl: CuPy {cupy.__version__} is installed but found no usable "
+            f"CUDA device ({type(e).__name__}: {e}); check the NVIDIA driver and "
+            f"CUDA_VISIBLE_DEVICES, or that the installed CuPy package matches the "
+            f"CUDA version ({INSTALL_HINT})"
+        ) from None
+    if count < 1:
+        raise DeviceUnavailableError(
+            f"numdl: CuPy {cupy.__version__} is installed but no CUDA device is "
+            f"visible (device count 0); check the NVIDIA driver and "
+            f"CUDA_VISIBLE_DEVICES"
+        )
+    return cupy
+
+
+def gpu_available() -> bool:
+    """True if CuPy is installed and sees a CUDA device (never raises).
+
+    >>> isinstance(gpu_available(), bool)
+    True
+    """
+    try:
+        gpu_module()
+    except DeviceUnavailableError:
+        return False
+    return True
+
+
+def normalize_device(device: Any) -> str:
+    """The canonical name, ``"cpu"`` or ``"gpu"``, of a device name.
+
+    >>> normalize_device("cuda:0"), normalize_device("CPU")
+    ('gpu', 'cpu')
+    """
+    name = _DEVICE_ALIASES.get(str(device).strip().lower()) if device else None
+    if name is None:
+        raise ValueError(
+            f"numdl: unknown device {device!r}; expected 'cpu' or 'gpu' (also "
+            f"'cuda', 'cuda:0'; one GPU, the current CUDA device, is supported)"
+        )
+    return name
+
+
+def device_of(x: Any) -> str:
+    """``"gpu"`` for a CuPy array, ``"cpu"`` for anything else.
+
+    >>> device_of(np.zeros(2))
+    'cpu'
+    """
+    return "gpu" if type(x).__module__.startswith("cupy") else "cpu"
+
+
+def module_for(device: str) -> ModuleType:
+    """The array module of ``device`` (CuPy checked and loaded for ``"gpu"``).
+
+    >>> module_for("cpu") is np
+    True
+    """
+    return gpu_module() if normalize_device(device) == "gpu" else np
+
+
+def to_device(x: Any, device: str) -> Any:
+    """``x`` as an array on ``device``: itself if already there, else a copy.
+
+    >>> a = np.ones(2); to_device(a, "cpu") is a
+    True
+    """
+    device = normalize_device(device)
+    if device == "cpu":
+        return to_numpy(x)
+    if device_of(x) == "gpu":
+        return x
+    return gpu_module().asarray(x)
 
 
 def to_numpy(x: Any) -> np.ndarray:
@@ -39,6 +167,87 @@ def to_numpy(x: Any) -> np.ndarray:
     if type(x).__module__.startswith("cupy"):
         return x.get()
     return np.asarray(x)
+
+
+def default_device() -> str:
+    """Where new tensors and layer weights go: ``"cpu"`` or ``"gpu"``.
+
+    >>> default_device() in ("cpu", "gpu")
+    True
+    """
+    return _default_device
+
+
+def set_default_device(device: str) -> None:
+    """Set the default device; ``"gpu"`` fails at once without CuPy or a device.
+
+    >>> set_default_device("cpu"); default_device()
+    'cpu'
+    """
+    global _default_device
+    name = normalize_device(device)
+    module_for(name)  # raise now, not at the first op
+    _default_device = name
+
+
+def on_default_device(x: Any) -> Any:
+    """``x`` moved to the default device (a no-op on the CPU default).
+
+    >>> a = np.ones(2); on_default_device(a) is a
+    True
+    """
+    if _default_device == "cpu":
+        return x
+    return to_device(x, "gpu")
+
+
+def mismatch_error(where: str, a: Any, b: Any) -> RuntimeError:
+    """The error for two arrays on different devices meeting in ``where``.
+
+    >>> str(mismatch_error("add", np.zeros(1), np.zeros(1)))[:40]
+    'add: expected all tensors on one device,'
+    """
+    return RuntimeError(
+        f"{where}: expected all tensors on one device, got one on "
+        f"{device_of(a)} ({type(a).__module__}.{type(a).__name__}) and one on "
+        f"{device_of(b)} ({type(b).__module__}.{type(b).__name__}); move them "
+        f"with .to('gpu') / .to('cpu') (or model.to(...)) first"
+    )
+
+
+class HostStager:
+    """Copies host batches to the GPU through reused pinned (page-locked) buffers.
+
+    CuPy copies from pinned memory by DMA without a staging copy of its own;
+    one buffer per (shape, dtype) is kept, so a fit allocates them once (the
+    last, shorter batch gets its own). With a stand-in module (tests) or
+    without ``cupyx``, a plain ``asarray`` is used.
+
+    >>> HostStager(np).put(np.ones(2)).tolist()
+    [1.0, 1.0]
+    """
+
+    def __init__(self, xp: ModuleType) -> None:
+        self.xp = xp
+        self._buffers: dict[tuple, Any] = {}
+        self._pinned = getattr(xp, "__name__", "") == "cupy"
+
+    def put(self, a: Any) -> Any:
+        """``a`` (host array) as a device array; device arrays pass through."""
+        if type(a).__module__.startswith("cupy") or not isinstance(a, np.ndarray):
+            return a
+        if not self._pinned or a.dtype.kind not in "biuf":
+            return self.xp.asarray(a)
+        key = (a.shape, a.dtype.str)
+        buf = self._buffers.get(key)
+        if buf is None:
+            import cupyx
+
+            buf = self._buffers[key] = cupyx.empty_pinned(a.shape, a.dtype)
+        np.copyto(buf, a)
+        out = self.xp.empty(a.shape, a.dtype)
+        out.set(buf)  # synchronous: the buffer is free again on return
+        return out
 
 
 # glibc's malloc returns large freed blocks to the kernel: blocks above the

@@ -1,22 +1,78 @@
-"""Shared fixtures: restore numdl's global state, float64 checks, the backend."""
+"""Shared fixtures: restore numdl's global state, float64 checks, the backend.
+
+``NUMDL_BACKEND=cupy python -m pytest`` runs the whole suite again with CuPy
+as the default backend: new tensors and layer weights live on the GPU, and
+NumPy's assertion helpers read device arrays through ``to_numpy`` (a test
+compares values; where they live is the backend's business). The
+``backend`` fixture runs a test once per available backend.
+"""
 
 from __future__ import annotations
+
+import functools
+import os
 
 import numpy as np
 import pytest
 
 import numdl
+from numdl import backend as _backend
 from numdl.autograd import grad_mode
+
+BACKENDS = ["numpy"] + (["cupy"] if _backend.gpu_available() else [])
+ON_GPU = os.environ.get("NUMDL_BACKEND", "").strip().lower() == "cupy"
+
+
+def pytest_report_header(config):
+    return f"numdl backend: {numdl.config.backend()} (available: {BACKENDS})"
+
+
+def _host(value):
+    if isinstance(value, numdl.Tensor):
+        value = value.data
+    if type(value).__module__.startswith("cupy"):
+        return _backend.to_numpy(value)
+    if isinstance(value, (list, tuple)) and any(
+        type(v).__module__.startswith("cupy") for v in value
+    ):
+        return type(value)(_host(v) for v in value)
+    return value
+
+
+def _reading_device_arrays(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return fn(*[_host(a) for a in args], **kwargs)
+
+    return wrapper
+
+
+if ON_GPU:  # NumPy's checks read device arrays (copies) on a CuPy run
+    for _name in (
+        "assert_allclose",
+        "assert_array_equal",
+        "assert_array_almost_equal",
+        "assert_equal",
+        "assert_array_less",
+    ):
+        setattr(
+            np.testing,
+            _name,
+            _reading_device_arrays(getattr(np.testing, _name)),
+        )
 
 
 @pytest.fixture(autouse=True)
 def _restore_global_state():
-    """Every test starts and ends with floatx float32 and gradients enabled."""
+    """Every test starts and ends with floatx float32, gradients enabled and the
+    session's default device."""
     floatx = numdl.config.floatx()
     enabled = grad_mode._State.enabled
+    device = _backend.default_device()
     yield
     numdl.config.set_floatx(floatx)
     grad_mode._State.enabled = enabled
+    _backend.set_default_device(device)
 
 
 @pytest.fixture
@@ -30,3 +86,10 @@ def float64():
 def xp(request):
     """The array module under test (NumPy here; CuPy runs are marked ``gpu``)."""
     return np
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    """Run the test once per available backend, as the default; yields its name."""
+    numdl.config.set_backend(request.param)
+    yield request.param

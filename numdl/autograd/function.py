@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from numdl.autograd.grad_mode import _State
-from numdl.backend import array_module
+from numdl.backend import array_module, device_of, mismatch_error
 
 
 def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
@@ -88,6 +88,10 @@ class Function:
                     record = True
                 if dtype is None:
                     dtype = data.dtype
+                    kind = type(first := data)
+                elif type(data) is not kind:  # rare: another array type
+                    _check_device(cls, first, data)
+                    dtype = np.result_type(dtype, data.dtype)
                 # Built-in dtypes are singletons: ``is`` settles the common case.
                 elif data.dtype is not dtype and data.dtype != dtype:
                     dtype = np.result_type(dtype, data.dtype)
@@ -103,6 +107,8 @@ class Function:
             for i, a in enumerate(args):
                 if not isinstance(a, Tensor):
                     arrays[i] = _as_operand(a, dtype, promote)
+            if kind.__module__.startswith("cupy"):
+                _constants_to_device(args, arrays)
         fn = cls()
         fn.needs_input_grad = tuple(needs)
         out = fn.forward(*arrays, **kwargs)
@@ -117,6 +123,20 @@ class Function:
         fn.freed = False
         fn._pass = None
         return _new_tensor(out, True, fn)
+
+
+def _check_device(cls: type[Function], first: Any, data: Any) -> None:
+    """Tensors of one op must share a device (a NumPy scalar type is fine)."""
+    if device_of(first) != device_of(data):
+        raise mismatch_error(cls.__name__, first, data)
+
+
+def _constants_to_device(args: tuple, arrays: list) -> None:
+    """NumPy array constants follow GPU tensors (Python scalars need nothing)."""
+    xp = array_module(*arrays)
+    for i, a in enumerate(args):
+        if not isinstance(a, Tensor) and isinstance(arrays[i], (np.ndarray, list)):
+            arrays[i] = xp.asarray(arrays[i])
 
 
 def _apply_to_arrays(cls: type[Function], args: tuple, kwargs: dict) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from numdl import config
+from numdl import backend, config
 from numdl.backend import array_module, to_numpy
 
 
@@ -79,6 +79,25 @@ class Tensor:
     @property
     def is_leaf(self) -> bool:
         return self._ctx is None
+
+    @property
+    def device(self) -> str:
+        """Where the data lives: ``"cpu"`` (NumPy) or ``"gpu"`` (CuPy)."""
+        return backend.device_of(self.data)
+
+    def to(self, device: str) -> Tensor:
+        """This tensor on ``device`` (``"cpu"`` or ``"gpu"``): itself if there.
+
+        Otherwise a copy that stays in the graph (gradients flow back to this
+        tensor's device), as ``torch.Tensor.to``.
+
+        >>> x = tensor([1.0]); x.to("cpu") is x
+        True
+        """
+        device = backend.normalize_device(device)
+        if backend.device_of(self.data) == device:
+            return self
+        return ToDevice.apply(self, device=device)
 
     def numpy(self) -> np.ndarray:
         """Return the data as a NumPy ndarray (no copy on the CPU)."""
@@ -432,17 +451,27 @@ def _accumulate_leaf(leaf: Tensor, g: Any) -> None:
 
 
 def tensor(
-    data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None
+    data: Any,
+    requires_grad: bool = False,
+    dtype: Any = None,
+    name: str | None = None,
+    device: str | None = None,
 ) -> Tensor:
     """Create a Tensor. Floating data gets the default float type (float32).
 
     Integer and boolean data keep their type; pass ``dtype`` to choose.
+    ``device`` (``"cpu"``/``"gpu"``) defaults to where ``data`` lives for
+    device arrays, else to the default device (``config.set_backend``).
 
     >>> tensor([[1.0, 2.0]]).dtype
     dtype('float32')
     """
     if isinstance(data, Tensor):
         data = data.data
+    if device is not None:
+        data = backend.to_device(data, device)
+    elif backend.device_of(data) == "cpu":
+        data = backend.on_default_device(data)
     xp = array_module(data)
     if dtype is None:
         arr = xp.asarray(data)
@@ -453,4 +482,15 @@ def tensor(
 
 
 from numdl import ops  # noqa: E402  (circular: ops build Tensors)
-from numdl.autograd.function import free_check  # noqa: E402
+from numdl.autograd.function import Function, free_check  # noqa: E402
+
+
+class ToDevice(Function):
+    """Copy to another device; the gradient is copied back (``Tensor.to``)."""
+
+    def forward(self, x: Any, device: str = "cpu") -> Any:
+        self.source = backend.device_of(x)
+        return backend.to_device(x, device)
+
+    def backward(self, grad: Any) -> tuple[Any]:
+        return (backend.to_device(grad, self.source),)

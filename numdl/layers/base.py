@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from numdl import config, tree
+from numdl import backend, config, tree
 from numdl.autograd.tensor import Tensor
 from numdl.backend import array_module, to_numpy
 from numdl.variables import Variable
@@ -184,7 +184,10 @@ class Layer:
         shape = tuple(int(n) for n in (shape or ()))
         dtype = np.dtype(dtype or self.dtype)
         value = initializers.get(initializer)(shape, dtype=dtype)
-        value = np.asarray(value, dtype=dtype)
+        value = np.asarray(value, dtype=dtype)  # drawn on the host, then moved
+        device = self.__dict__.get("_device") or backend.default_device()
+        if device != "cpu":
+            value = backend.to_device(value, device)
         variable = Variable(
             value,
             trainable=trainable,
@@ -196,6 +199,42 @@ class Layer:
         variable.requires_grad = trainable and dtype.kind == "f" and self.trainable
         self._own_weights.append(variable)
         return variable
+
+    # ------------------------------------------------------------ devices
+    def to(self, device: str) -> Layer:
+        """Move every weight (and gradient) to ``device`` in place; return self.
+
+        Weights keep their identity, so an optimizer's state follows them
+        (moved at its next step, or at once by ``Model.to``). Weights built
+        later are created there too, and array inputs are moved there.
+
+        >>> from numdl import layers
+        >>> dense = layers.Dense(2); dense.build((None, 3))
+        >>> dense.to("cpu").device
+        'cpu'
+        """
+        device = backend.normalize_device(device)
+        backend.module_for(device)  # fail now if the GPU is missing
+        for layer in _all_layers(self):
+            layer.__dict__["_device"] = device
+        for w in self.weights:
+            w.data = backend.to_device(w.data, device)
+            if w.grad is not None:
+                w.grad = backend.to_device(w.grad, device)
+        optimizer = getattr(self, "optimizer", None)
+        if optimizer is not None and hasattr(optimizer, "to"):
+            optimizer.to(device)
+        return self
+
+    @property
+    def device(self) -> str:
+        """Where the weights live (``"cpu"``/``"gpu"``); before any weight, where
+        they will be created."""
+        for w in self._own_weights:
+            return backend.device_of(w.data)
+        for w in self.weights:
+            return backend.device_of(w.data)
+        return self.__dict__.get("_device") or backend.default_device()
 
     @property
     def trainable(self) -> bool:
@@ -365,6 +404,9 @@ class Layer:
         arr = xp.asarray(x)
         if arr.dtype.kind == "f" and arr.dtype != self.dtype:
             arr = arr.astype(self.dtype)
+        device = self.__dict__.get("_device") or backend.default_device()
+        if device != "cpu":  # arrays follow the layer (Keras-like convenience)
+            arr = backend.to_device(arr, device)
         return Tensor(arr)
 
     def _maybe_build(self, inputs: Any) -> None:
@@ -568,3 +610,15 @@ def _unique(variables: list[Variable]) -> list[Variable]:
             seen.add(id(v))
             out.append(v)
     return out
+
+
+def _all_layers(layer: Layer) -> list[Layer]:
+    """``layer`` and every layer below it, each once (iterative)."""
+    seen: dict[int, Layer] = {}
+    stack = [layer]
+    while stack:
+        item = stack.pop()
+        if id(item) not in seen:
+            seen[id(item)] = item
+            stack.extend(item.__dict__.get("_layers", ()))
+    return list(seen.values())

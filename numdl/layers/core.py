@@ -250,8 +250,10 @@ class Dropout(Layer):
             return inputs
         inputs = _as_float(self, inputs)
         shape = self._mask_shape(tuple(inputs.shape))
-        keep = _generator(self._rng).random(shape) >= self.rate
-        mask = array_module(inputs.data).asarray(keep).astype(inputs.dtype)
+        xp = array_module(inputs.data)  # drawn where the data lives
+        mask = (config.rng_for(xp, self._rng).random(shape) >= self.rate).astype(
+            inputs.dtype
+        )
         mask *= 0.0 if self.rate >= 1 else 1.0 / (1.0 - self.rate)
         return ops.multiply(inputs, mask)
 

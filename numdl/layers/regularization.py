@@ -14,13 +14,12 @@ import math
 import numbers
 from typing import Any
 
-from numdl import ops, regularizers
+from numdl import config, ops, regularizers
 from numdl.backend import array_module
 from numdl.layers.base import InputSpec, Layer
 from numdl.layers.core import (
     Dropout,
     _as_float,
-    _generator,
     _identity_shape,
     _rate,
     _seed,
@@ -30,9 +29,9 @@ from numdl.layers.pooling import _data_format
 
 def _normal(layer: Layer, inputs: Any, mean: float, stddev: float) -> Any:
     """``N(mean, stddev**2)`` noise shaped and typed like ``inputs``."""
-    draw = _generator(layer._rng).standard_normal(tuple(inputs.shape))
-    noise = draw * stddev + mean
-    return array_module(inputs.data).asarray(noise, dtype=inputs.dtype)
+    xp = array_module(inputs.data)  # drawn where the data lives
+    draw = config.rng_for(xp, layer._rng).standard_normal(tuple(inputs.shape))
+    return (draw * stddev + mean).astype(inputs.dtype)
 
 
 class GaussianNoise(Layer):

@@ -35,8 +35,9 @@ from typing import Any
 
 import numpy as np
 
+from numdl import backend
 from numdl.autograd.tensor import Tensor
-from numdl.backend import array_module
+from numdl.backend import array_module, to_numpy
 from numdl.optimizers.schedules import LearningRateSchedule
 from numdl.optimizers.schedules import deserialize as _deserialize_schedule
 from numdl.optimizers.schedules import serialize as _serialize_schedule
@@ -45,16 +46,23 @@ from numdl.optimizers.schedules import serialize as _serialize_schedule
 class _Entry:
     """What the optimizer keeps for one parameter."""
 
-    __slots__ = ("param", "index", "xp", "buffers", "state_names")
+    __slots__ = ("param", "index", "xp", "buffers", "state_names", "kind")
 
     def __init__(
-        self, param: Any, index: int, xp: Any, buffers: dict, state_names: tuple
+        self,
+        param: Any,
+        index: int,
+        xp: Any,
+        buffers: dict,
+        state_names: tuple,
+        kind: type,
     ) -> None:
         self.param = param  # kept alive so that id(param) stays unique
         self.index = index
         self.xp = xp
         self.buffers = buffers  # state buffers, then work arrays, by name
         self.state_names = state_names
+        self.kind = kind  # the array type the buffers were made for
 
 
 class Optimizer:
@@ -271,9 +279,29 @@ class Optimizer:
             buffers[slot] = xp.full_like(p.data, self._slot_initial_value(slot))
         for work in self._work_names:
             buffers[work] = xp.empty_like(p.data)
-        entry = _Entry(p, len(self._entries), xp, buffers, names)
+        entry = _Entry(p, len(self._entries), xp, buffers, names, type(p.data))
         self._entries[id(p)] = entry
         return entry
+
+    def to(self, device: str) -> Optimizer:
+        """Move the state of every parameter to ``device``; return self.
+
+        Not needed after ``Model.to`` (which calls it) and done by itself at
+        the next step when a parameter has moved; the state keeps its values.
+
+        >>> from numdl.optimizers import Adam
+        >>> Adam().to("cpu").name
+        'adam'
+        """
+        device = backend.normalize_device(device)
+        for e in self._entries.values():
+            self._move_entry(e, device)
+        return self
+
+    def _move_entry(self, e: _Entry, device: str) -> None:
+        e.buffers = {k: backend.to_device(b, device) for k, b in e.buffers.items()}
+        e.xp = backend.module_for(device)
+        e.kind = type(next(iter(e.buffers.values()), e.param.data))
 
     def _apply(self, pairs: list[tuple[Any, Any]]) -> None:
         if not pairs:
@@ -297,6 +325,8 @@ class Optimizer:
         entries = self._entries
         for g, (_, p) in zip(grads, pairs):
             e = entries.get(id(p)) or self._new_entry(p)
+            if type(p.data) is not e.kind:  # the parameter moved: state follows
+                self._move_entry(e, backend.device_of(p.data))
             self._update(e.xp, p.data, g, e.buffers, f)
         self.iterations += 1
 
@@ -362,7 +392,7 @@ class Optimizer:
             state[key] = np.array(value, np.float64)
         for e in self._entries.values():
             for slot in e.state_names:
-                state[f"{e.index}/{slot}"] = e.buffers[slot].copy()
+                state[f"{e.index}/{slot}"] = np.array(to_numpy(e.buffers[slot]))
         return state
 
     def set_state(
@@ -405,6 +435,68 @@ class Optimizer:
         for e in self._entries.values():
             for slot in e.state_names:
                 e.buffers[slot][...] = e.xp.asarray(state[f"{e.index}/{slot}"])
+
+    def state_of(self, params: list[Any]) -> dict[str, Any]:
+        """The live state (no copies), slots keyed by position in ``params``.
+
+        For files: the keys do not depend on the order the optimizer first
+        saw the parameters. Parameters without state are left out.
+
+        >>> import numpy as np, numdl
+        >>> from numdl.optimizers import SGD
+        >>> a, b = (numdl.Tensor(np.zeros(2), requires_grad=True) for _ in "ab")
+        >>> opt = SGD(momentum=0.9); _ = opt.apply_gradients([(np.ones(2), b)])
+        >>> sorted(opt.state_of([a, b]))
+        ['1/momentum', 'iterations']
+        """
+        state: dict[str, Any] = {"iterations": np.array(self.iterations, np.int64)}
+        for key, value in self._global_state().items():
+            state[key] = np.array(value, np.float64)
+        for i, p in enumerate(params):
+            e = self._entries.get(id(p))
+            if e is not None:
+                state.update({f"{i}/{s}": e.buffers[s] for s in e.state_names})
+        return state
+
+    def load_state_of(self, state: dict[str, Any], params: list[Any]) -> None:
+        """Copy ``state_of(params)`` output back (creating the buffers).
+
+        >>> import numpy as np, numdl
+        >>> from numdl.optimizers import SGD
+        >>> w = numdl.Tensor(np.zeros(2), requires_grad=True)
+        >>> opt = SGD(momentum=0.9)
+        >>> opt.load_state_of({"iterations": 4, "0/momentum": np.ones(2)}, [w])
+        >>> opt.iterations, opt.variables[0].tolist()
+        (4, [1.0, 1.0])
+        """
+        slots, owner = set(self._slot_names()), type(self).__name__
+        expected = {"iterations", *self._global_state()}
+        if not expected <= set(state):
+            raise ValueError(f"{owner}: state lacks {sorted(expected - set(state))}")
+        updates = []
+        for key, value in state.items():
+            if key in expected:
+                continue
+            index, _, slot = key.partition("/")
+            if not index.isdigit() or int(index) >= len(params) or slot not in slots:
+                raise ValueError(
+                    f"{owner}: unexpected state {key!r} for {len(params)} "
+                    f"parameters with slots {sorted(slots)}"
+                )
+            p = params[int(index)]
+            if np.shape(value) != tuple(p.data.shape):
+                raise ValueError(
+                    f"{owner}: state {key!r} has shape {np.shape(value)}, its "
+                    f"parameter has shape {tuple(p.data.shape)}"
+                )
+            updates.append((p, slot, value))
+        for p, slot, value in updates:
+            e = self._entries.get(id(p)) or self._new_entry(p)
+            e.buffers[slot][...] = e.xp.asarray(value)
+        self.iterations = int(np.asarray(state["iterations"]))
+        self._set_global_state(
+            {k: float(np.asarray(state[k])) for k in self._global_state()}
+        )
 
     # ----------------------------------------------------------------- config
     def get_config(self) -> dict[str, Any]:

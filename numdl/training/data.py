@@ -316,9 +316,9 @@ class ArrayData:
         xs, ys, sws = self.x, self.y, self.sw
         if shuffle and shuffle != "batch":
             order = config.rng().permutation(self.n)
-            xs = [a[order] for a in xs]
-            ys = None if ys is None else [None if a is None else a[order] for a in ys]
-            sws = None if sws is None else [a[order] for a in sws]
+            xs = [_take(a, order) for a in xs]
+            ys = None if ys is None else [_take(a, order) for a in ys]
+            sws = None if sws is None else [_take(a, order) for a in sws]
         starts = list(range(0, self.n, batch_size))
         if shuffle == "batch":
             starts = [starts[i] for i in config.rng().permutation(len(starts))]
@@ -336,6 +336,13 @@ class ArrayData:
         for start in range(0, self.n, batch_size):
             part = slice(start, start + batch_size)
             yield pack([Tensor(a[part]) for a in self.x])
+
+
+def _take(a: Any, order: np.ndarray) -> Any:
+    """``a[order]``; the host permutation goes to the device for GPU data."""
+    if a is None or isinstance(a, np.ndarray):
+        return None if a is None else a[order]
+    return a[array_module(a).asarray(order)]
 
 
 def _class_weight_sw(y: list[Any], class_weight: dict, sample_weight: Any) -> Any:

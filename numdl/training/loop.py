@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from numdl import backend, parallel, tree
 from numdl.autograd.grad_mode import no_grad
 from numdl.autograd.tensor import Tensor
 from numdl.backend import to_numpy
@@ -145,26 +146,30 @@ def update_metrics(
         plan.metrics.update_state(y, y_pred, sw)
 
 
+# Each step runs inside numdl.parallel.region(): BLAS on one thread, the
+# heavy ops split over numdl's own threads (see numdl/parallel.py).
 def train_step(plan: StepPlan, x: Any, y: list[Any], sw: Any) -> None:
     """Forward (training=True), loss, backward, update, metrics."""
-    y_pred = plan.outputs.flatten(plan.model(x, training=True))
-    loss = total_loss(plan, y, y_pred, sw)
-    if plan.params and loss.requires_grad:
-        loss.backward()
-        apply_update(plan)
-    update_metrics(plan, y, y_pred, sw, loss)
+    with parallel.region():
+        y_pred = plan.outputs.flatten(plan.model(x, training=True))
+        loss = total_loss(plan, y, y_pred, sw)
+        if plan.params and loss.requires_grad:
+            loss.backward()
+            apply_update(plan)
+        update_metrics(plan, y, y_pred, sw, loss)
 
 
 def test_step(plan: StepPlan, x: Any, y: list[Any], sw: Any) -> None:
     """Forward (training=False), loss and metrics; call under ``no_grad``."""
-    y_pred = plan.outputs.flatten(plan.model(x, training=False))
-    loss = total_loss(plan, y, y_pred, sw)
-    update_metrics(plan, y, y_pred, sw, loss)
+    with parallel.region():
+        y_pred = plan.outputs.flatten(plan.model(x, training=False))
+        loss = total_loss(plan, y, y_pred, sw)
+        update_metrics(plan, y, y_pred, sw, loss)
 
 
 def predict_step(model: Any, x: Any) -> Any:
     """Forward (training=False) under ``no_grad``; outputs as host arrays."""
-    with no_grad():
+    with no_grad(), parallel.region():
         outputs = model(x, training=False)
     if isinstance(outputs, Tensor):
         return to_numpy(outputs.data)
@@ -179,6 +184,54 @@ def _map(outputs: Any, fn: Callable[[Any], Any]) -> Any:
     return fn(outputs)
 
 
+# ------------------------------------------------------------------ devices
+def on_model_device(model: Any, batches: Iterable[Any], has_targets: bool) -> Any:
+    """``batches`` moved, one at a time, to the device of ``model``'s weights.
+
+    On the GPU each host array goes through a reused pinned buffer
+    (:class:`numdl.backend.HostStager`); arrays already on the device pass
+    through, so the whole dataset is on the GPU only if the user put it there.
+
+    >>> b = [(np.ones(1), [np.ones(1)], None)]
+    >>> on_model_device(object(), b, True) is b
+    True
+    """
+    device = getattr(model, "device", "cpu")
+    if device == "cpu":
+        return batches
+    stager = _stager(model, device)
+    put = stager.put
+    if not has_targets:
+        return (tree.map_structure(lambda t: _put_tensor(put, t), x) for x in batches)
+    return (
+        (
+            tree.map_structure(lambda t: _put_tensor(put, t), x),
+            _put_list(put, y),
+            _put_list(put, sw),
+        )
+        for x, y, sw in batches
+    )
+
+
+def _stager(model: Any, device: str) -> Any:
+    """The model's pinned-buffer stager (kept across epochs and calls)."""
+    stager = model.__dict__.get("_host_stager")
+    if stager is None:
+        stager = backend.HostStager(backend.module_for(device))
+        model.__dict__["_host_stager"] = stager
+    return stager
+
+
+def _put_tensor(put: Callable[[Any], Any], t: Any) -> Any:
+    if isinstance(t, Tensor):
+        return Tensor(put(t.data))
+    return put(t) if isinstance(t, np.ndarray) else t
+
+
+def _put_list(put: Callable[[Any], Any], items: Any) -> Any:
+    return None if items is None else [None if a is None else put(a) for a in items]
+
+
 # ---------------------------------------------------------------- the loops
 def train_epoch(
     plan: StepPlan, batches: Iterable[Any], callbacks: Any
@@ -186,7 +239,7 @@ def train_epoch(
     """One epoch of steps; returns the epoch logs and the number of steps."""
     plan.reset_metrics()
     model, logs, steps = plan.model, plan.logs, 0
-    for step, (x, y, sw) in enumerate(batches):
+    for step, (x, y, sw) in enumerate(on_model_device(model, batches, True)):
         callbacks.on_train_batch_begin(step)
         train_step(plan, x, y, sw)
         steps = step + 1
@@ -203,6 +256,7 @@ def evaluate_epoch(
     plan.reset_metrics()
     logs = plan.logs
     with no_grad():
+        batches = on_model_device(plan.model, batches, True)
         for step, (x, y, sw) in enumerate(batches):
             callbacks.on_test_batch_begin(step)
             test_step(plan, x, y, sw)
@@ -213,7 +267,7 @@ def evaluate_epoch(
 def predict_loop(model: Any, batches: Iterable[Any], callbacks: Any) -> Any:
     """Predict every batch and concatenate along the batch axis."""
     collected: list[Any] = []
-    for step, x in enumerate(batches):
+    for step, x in enumerate(on_model_device(model, batches, False)):
         callbacks.on_predict_batch_begin(step)
         out = predict_step(model, x)
         collected.append(out)
@@ -277,7 +331,8 @@ def fit_loop(
     callbacks.on_train_begin()
     for epoch in range(initial_epoch, epochs):
         callbacks.on_epoch_begin(epoch)
-        epoch_logs, steps = train_epoch(plan, iterator.epoch(), callbacks)
+        with parallel.region():  # once an epoch: the steps' regions are free
+            epoch_logs, steps = train_epoch(plan, iterator.epoch(), callbacks)
         if steps == 0:
             _warn_no_data(epoch)
             break

@@ -297,7 +297,8 @@ class Trainer:
         data = data_module.make_data(x, y, sample_weight, "train_on_batch")
         self._prepare(data, "train_on_batch", class_weight)
         plan.refresh_weights()
-        xb, yb, swb = next(data.batches(data.n))
+        batches = loop.on_model_device(self, data.batches(data.n), True)
+        xb, yb, swb = next(iter(batches))
         loop.train_step(plan, xb, yb, swb)
         return _returned(plan.logs(), return_dict)
 
@@ -312,7 +313,8 @@ class Trainer:
         plan = self._require_compiled("test_on_batch")
         data = data_module.make_data(x, y, sample_weight, "test_on_batch")
         self._prepare(data, "test_on_batch")
-        xb, yb, swb = next(data.batches(data.n))
+        batches = loop.on_model_device(self, data.batches(data.n), True)
+        xb, yb, swb = next(iter(batches))
         with no_grad():
             loop.test_step(plan, xb, yb, swb)
         return _returned(plan.logs(), return_dict)
@@ -320,7 +322,8 @@ class Trainer:
     def predict_on_batch(self, x: Any) -> Any:
         """Outputs for one batch as NumPy arrays."""
         data = data_module.make_data(x, None, None, "predict_on_batch")
-        return loop.predict_step(self, data.first_inputs(data.n))
+        x = loop.on_model_device(self, [data.first_inputs(data.n)], False)
+        return loop.predict_step(self, next(iter(x)))
 
 
 def _looks_like_metrics(value: Any) -> bool:
