@@ -109,7 +109,7 @@ class GradientMonitor(Callback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._remove_wrappers()
         self._reset()
-        for layer in _leaf_layers(self.model):
+        for layer in sublayers(self.model):
             weights = [w for w in layer._own_weights if w.trainable]
             if weights:
                 self.grad_norm[layer.name], self.update_ratio[layer.name] = [], []
@@ -279,8 +279,15 @@ class GradientMonitor(Callback):
             tqdm.write(message, file=sys.stdout)
 
 
-def _leaf_layers(model: Any) -> list[Any]:
-    """Every layer inside ``model`` (depth first), each once, model excluded."""
+def sublayers(model: Any) -> list[Any]:
+    """Every layer inside ``model`` (depth first), each once, model excluded.
+
+    >>> import numdl
+    >>> inner = numdl.Sequential([numdl.layers.Dense(2, name="a")], name="inner")
+    >>> outer = numdl.Sequential([inner, numdl.layers.Dense(1, name="b")])
+    >>> [layer.name for layer in sublayers(outer)]
+    ['inner', 'a', 'b']
+    """
     seen: set[int] = set()
     found: list[Any] = []
 

@@ -7,11 +7,16 @@ worst relative error per input. A correct op gives errors near 1e-8 or below.
 ``assert_torch_parity(fn, torch_fn, *arrays)`` runs an op and its PyTorch
 reference on the same arrays and asserts that outputs and gradients agree
 (PyTorch is a test dependency, imported only when this is called).
+
+``check_model_gradients(model, x, y)`` does the finite-difference check for a
+whole model, weight by weight, in float64, and names the worst layer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -186,3 +191,227 @@ def assert_torch_parity(
         assert got.dtype == t.dtype, f"gradient {i} dtype {got.dtype} != {t.dtype}"
         assert got.flags.writeable, f"gradient {i} is not writeable"
         assert_close(got, expected, grad_rtol or rtol, f"gradient {i}")
+
+
+# ------------------------------------------------------------ whole models
+@dataclass
+class GradientReport:
+    """What :func:`check_model_gradients` found: relative errors per weight
+    (``"layer/kernel"``) and per layer (the worst of its weights).
+
+    >>> report = GradientReport({"d/kernel": 2e-9}, {"d": 2e-9}, 1e-6)
+    >>> report.worst_layer, report.ok
+    ('d', True)
+    """
+
+    weights: dict[str, float]
+    layers: dict[str, float]
+    tolerance: float
+    worst_layer: str = field(init=False)
+    worst_error: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.worst_layer = max(self.layers, key=self.layers.__getitem__, default="")
+        self.worst_error = self.layers.get(self.worst_layer, 0.0)
+
+    @property
+    def ok(self) -> bool:
+        """Every weight's error is within ``tolerance``."""
+        return self.worst_error <= self.tolerance
+
+    def __str__(self) -> str:
+        lines = [f"{'weight':<40} relative error"]
+        lines += [f"{name:<40} {err:.3g}" for name, err in self.weights.items()]
+        verdict = "ok" if self.ok else "FAILED"
+        lines.append(
+            f"worst layer: {self.worst_layer!r} ({self.worst_error:.3g}; "
+            f"tolerance {self.tolerance:g}: {verdict})"
+        )
+        return "\n".join(lines)
+
+
+def check_model_gradients(
+    model: Any,
+    x: Any,
+    y: Any,
+    loss: Any = None,
+    *,
+    training: bool = False,
+    eps: float = 1e-6,
+    max_entries: int | None = None,
+    tolerance: float = 1e-6,
+    seed: int = 0,
+) -> GradientReport:
+    """Finite-difference check of every trainable weight of ``model``.
+
+    The model runs in float64 for the check (its layers, inputs and weights
+    are cast, then restored: the model is unchanged afterwards). The loss is
+    ``loss`` (a name, function or Loss; default the compiled loss) of
+    ``model(x, training=training)`` against ``y``, averaged, plus the
+    model's own losses (regularizers). Each weight's error is
+    ``max|numeric - autograd| / max(max|numeric|, max|autograd|, 1e-6)``
+    (gradients below 1e-6 are compared absolutely: central differences are
+    only accurate to ~1e-10 there). ``max_entries`` checks that many random
+    entries per weight instead of all (two forward passes each).
+
+    >>> import numdl
+    >>> model = numdl.Sequential([numdl.Input(shape=(3,)),
+    ...                           numdl.layers.Dense(2, activation="tanh")])
+    >>> report = check_model_gradients(model, np.ones((4, 3)), np.zeros((4, 2)), "mse")
+    >>> report.ok, report.worst_error < 1e-7
+    (True, True)
+    """
+    loss_fn = _model_loss(model, loss)
+    if not model.built:
+        model(x[:1] if isinstance(x, np.ndarray) else x, training=training)
+    rng = np.random.default_rng(seed)
+    owners = _weight_owners(model)
+    with float64_model(model):
+        x64, y64 = _as_float64(x), _as_float64(y)
+
+        def objective() -> Any:
+            return _objective(model, loss_fn, x64, y64, training)
+
+        weights = list(model.trainable_weights)
+        analytic = _autograd_gradients(objective, weights)
+        errors = {
+            owners[id(w)]: _weight_error(objective, w, g, rng, eps, max_entries)
+            for w, g in zip(weights, analytic)
+        }
+    per_layer: dict[str, float] = {}
+    for name, err in errors.items():
+        layer = name.rsplit("/", 1)[0]
+        per_layer[layer] = max(per_layer.get(layer, 0.0), err)
+    return GradientReport(errors, per_layer, tolerance)
+
+
+def _model_loss(model: Any, loss: Any) -> Any:
+    from numdl import losses
+
+    loss = loss if loss is not None else getattr(model, "loss", None)
+    if loss is None:
+        raise ValueError(
+            "check_model_gradients: no loss to differentiate; pass loss= (e.g. "
+            "'mse') or compile the model with a loss first"
+        )
+    if isinstance(loss, (list, tuple, dict)):
+        raise ValueError(
+            f"check_model_gradients: expected one loss (a name, function or Loss), "
+            f"got {type(loss).__name__}; pass loss= for a single output"
+        )
+    return losses.get(loss)
+
+
+def _weight_owners(model: Any) -> dict[int, str]:
+    """``id(weight) -> "layer/weight"`` for every trainable weight."""
+    from numdl.diagnostics import sublayers
+
+    names = {}
+    for layer in reversed([model, *sublayers(model)]):  # innermost owner wins
+        for w in layer._own_weights:
+            names.setdefault(id(w), f"{layer.name}/{w.name}")
+    return names
+
+
+def _as_float64(data: Any) -> Any:
+    """Float arrays (in lists/dicts too) as float64; others as arrays."""
+    from numdl import tree
+
+    def convert(item: Any) -> Any:
+        arr = np.asarray(item.data if isinstance(item, Tensor) else item)
+        return arr.astype(np.float64) if arr.dtype.kind == "f" else arr
+
+    return tree.map_structure(convert, data)
+
+
+def _objective(model: Any, loss_fn: Any, x: Any, y: Any, training: bool) -> Any:
+    from numdl import ops
+
+    value = loss_fn(y, model(x, training=training))
+    value = value if value.ndim == 0 else ops.mean(value)
+    for extra in model.losses:
+        value = value + extra
+    return value
+
+
+def _autograd_gradients(objective: Callable[[], Any], weights: list[Any]) -> list:
+    """One backward pass; each weight's gradient, flat (zeros where None)."""
+    for w in weights:
+        w.grad = None
+    objective().backward()
+    grads = [
+        np.zeros(w.data.size) if w.grad is None else w.grad.reshape(-1) for w in weights
+    ]
+    for w in weights:
+        w.grad = None
+    return grads
+
+
+def _weight_error(
+    objective: Callable[[], Any],
+    weight: Any,
+    analytic: np.ndarray,
+    rng: np.random.Generator,
+    eps: float,
+    max_entries: int | None,
+) -> float:
+    """Relative error of autograd's gradient for one weight (sampled entries)."""
+    from numdl.autograd.grad_mode import no_grad
+
+    flat = weight.data.reshape(-1)
+    entries = np.arange(flat.size)
+    if max_entries is not None and max_entries < flat.size:
+        entries = rng.choice(flat.size, max_entries, replace=False)
+    numeric = np.empty(entries.size)
+    with no_grad():
+        for k, j in enumerate(entries):
+            old = flat[j]
+            flat[j] = old + eps
+            plus = float(objective().data)
+            flat[j] = old - eps
+            minus = float(objective().data)
+            flat[j] = old
+            numeric[k] = (plus - minus) / (2 * eps)
+    picked = analytic[entries]
+    scale = max(np.abs(numeric).max(initial=0), np.abs(picked).max(initial=0), 1e-6)
+    return float(np.abs(numeric - picked).max(initial=0) / scale)
+
+
+@contextmanager
+def float64_model(model: Any) -> Iterator[Any]:
+    """Run ``model`` in float64 inside the block: floatx, every layer's dtype,
+    its Input dtypes and its float weights (as copies); all restored after.
+
+    >>> import numdl
+    >>> model = numdl.Sequential([numdl.Input(shape=(2,)), numdl.layers.Dense(1)])
+    >>> with float64_model(model):
+    ...     str(model.predict(np.ones((1, 2)), verbose=0).dtype)
+    'float64'
+    >>> model.weights[0].dtype
+    dtype('float32')
+    """
+    from numdl import config
+    from numdl.diagnostics import sublayers
+
+    layers = [model, *sublayers(model)]
+    inputs = [layer.output for layer in layers if type(layer).__name__ == "InputLayer"]
+    saved = (
+        config.floatx(),
+        [(item, item.dtype) for item in [*layers, *inputs]],
+        [(w, w.data) for w in model.weights],
+    )
+    try:
+        config.set_floatx("float64")
+        for item, dtype in saved[1]:
+            if np.dtype(dtype).kind == "f":
+                item.dtype = "float64"
+        for w, data in saved[2]:
+            if data.dtype.kind == "f":
+                w.data = data.astype(np.float64)
+        yield model
+    finally:
+        config.set_floatx(saved[0])
+        for item, dtype in saved[1]:
+            item.dtype = dtype
+        for w, data in saved[2]:
+            w.data = data
