@@ -67,14 +67,18 @@ class GradientMonitor(Callback):
 
     >>> import numpy as np, numdl
     >>> from numdl import layers
-    >>> model = numdl.Sequential([numdl.Input(shape=(3,)),
-    ...     layers.Dense(4, activation="relu", name="hidden"), layers.Dense(1)])
+    >>> minus_ten = numdl.initializers.Constant(-10.0)
+    >>> hidden = layers.Dense(4, "relu", bias_initializer=minus_ten, name="hidden")
+    >>> model = numdl.Sequential([numdl.Input(shape=(3,)), hidden, layers.Dense(1)])
     >>> model.compile(optimizer="sgd", loss="mse")
-    >>> monitor = GradientMonitor()
+    >>> monitor = GradientMonitor(verbose=0)
     >>> _ = model.fit(np.ones((8, 3)), np.ones(8), epochs=2, verbose=0,
     ...               callbacks=[monitor])
-    >>> monitor.epochs, len(monitor.grad_norm["hidden"]), list(monitor.dead_fraction)
-    ([0, 1], 2, ['hidden'])
+    >>> monitor.epochs, monitor.dead_fraction
+    ([0, 1], {'hidden': [1.0, 1.0]})
+    >>> message = monitor.warnings[-1]  # also printed with verbose=1
+    >>> message[:41], message[-10:]
+    ("GradientMonitor: epoch 1, layer 'hidden':", 'dead units')
     """
 
     def __init__(
