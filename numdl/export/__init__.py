@@ -7,10 +7,12 @@ Keras weights need no converter: ``layer.set_weights`` takes Keras's layouts.
 """
 
 from numdl.export.onnx import DEFAULT_OPSET, SUPPORTED_OPSETS, supported_layers, to_onnx
+from numdl.export.torch import load_torch_state_dict
 
 __all__ = [
     "DEFAULT_OPSET",
     "SUPPORTED_OPSETS",
+    "load_torch_state_dict",
     "supported_layers",
     "to_onnx",
 ]
