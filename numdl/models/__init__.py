@@ -10,5 +10,6 @@
 from numdl.models.functional import Functional
 from numdl.models.model import Model, model_from_json
 from numdl.models.sequential import Sequential
+from numdl.saving import load_model
 
-__all__ = ["Functional", "Model", "Sequential", "model_from_json"]
+__all__ = ["Functional", "Model", "Sequential", "load_model", "model_from_json"]

@@ -310,6 +310,116 @@ class Model(Trainer, Layer):
         """
         return json.dumps(serialize_layer(self), **kwargs)
 
+    # ------------------------------------------------------------- saving
+    def save(
+        self, filepath: Any, overwrite: bool = True, weights_format: Any = None
+    ) -> None:
+        """Save architecture, weights, compile settings and optimizer state to
+        one ``.numdl`` file, atomically (``numdl.models.load_model`` reads it).
+
+        >>> import os, tempfile
+        >>> from numdl.layers import Dense, Input
+        >>> from numdl.models import load_model
+        >>> x = Input(shape=(3,))
+        >>> model = Model(x, Dense(2)(x))
+        >>> path = os.path.join(tempfile.mkdtemp(), "m.numdl")
+        >>> model.save(path); load_model(path).output_shape
+        (None, 2)
+        """
+        from numdl.saving import save_model
+
+        save_model(self, filepath, overwrite=overwrite, weights_format=weights_format)
+
+    def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
+        """Write the weights to ``*.weights.safetensors`` or ``*.weights.npz``.
+
+        >>> import os, tempfile
+        >>> from numdl.layers import Dense, Input
+        >>> x = Input(shape=(3,))
+        >>> model = Model(x, Dense(2)(x))
+        >>> path = os.path.join(tempfile.mkdtemp(), "w.weights.npz")
+        >>> model.save_weights(path); model.load_weights(path)
+        """
+        from numdl.saving import save_weights
+
+        save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath: Any, skip_mismatch: bool = False) -> None:
+        """Load weights saved by ``save_weights`` (matched layer by layer; a
+        mismatch raises a ValueError listing each layer, or is skipped).
+
+        >>> import os, tempfile
+        >>> from numdl.layers import Dense, Input
+        >>> x = Input(shape=(3,))
+        >>> a, b = Model(x, Dense(2)(x)), Model(x, Dense(2)(x))
+        >>> path = os.path.join(tempfile.mkdtemp(), "w.weights.npz")
+        >>> a.save_weights(path); b.load_weights(path)
+        >>> bool((a.get_weights()[0] == b.get_weights()[0]).all())
+        True
+        """
+        from numdl.saving import load_weights
+
+        load_weights(self, filepath, skip_mismatch=skip_mismatch)
+
+    def get_compile_config(self) -> dict[str, Any] | None:
+        """The ``compile`` arguments as JSON-able values (None if not compiled).
+
+        >>> from numdl.layers import Dense, Input
+        >>> x = Input(shape=(3,))
+        >>> model = Model(x, Dense(2)(x)); model.compile("sgd", "mse")
+        >>> model.get_compile_config()["loss"]
+        'mse'
+        """
+        from numdl import losses, metrics
+
+        plan = self._plan
+        if not self.compiled or plan is None:
+            return None
+        plain, weighted = plan.metrics._user
+        return {
+            "loss": _map_leaves(plan.loss._user_loss, losses.serialize),
+            "loss_weights": plan.loss._user_weights,
+            "metrics": _map_leaves(plain, metrics.serialize),
+            "weighted_metrics": _map_leaves(weighted, metrics.serialize),
+        }
+
+    def compile_from_config(self, config: dict[str, Any]) -> None:
+        """``compile`` with ``get_compile_config()`` output (and an optimizer).
+
+        >>> from numdl.layers import Dense, Input
+        >>> x = Input(shape=(3,))
+        >>> model = Model(x, Dense(2)(x))
+        >>> model.compile_from_config({"optimizer": "adam", "loss": "mse"})
+        >>> type(model.optimizer).__name__
+        'Adam'
+        """
+        from numdl import losses, metrics
+
+        self.compile(
+            optimizer=config.get("optimizer", "rmsprop"),
+            loss=_map_leaves(config.get("loss"), losses.deserialize, objects=True),
+            loss_weights=config.get("loss_weights"),
+            metrics=_map_leaves(config.get("metrics"), metrics.deserialize, True),
+            weighted_metrics=_map_leaves(
+                config.get("weighted_metrics"), metrics.deserialize, True
+            ),
+        )
+
+
+def _map_leaves(value: Any, fn: Any, objects: bool = False) -> Any:
+    """Apply ``fn`` to the leaves of a compile argument (names stay names).
+
+    With ``objects=True`` only serialized objects (``{"class_name", ...}``
+    dicts) are leaves; other dicts are structures by output name.
+    """
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, dict) and not (objects and "class_name" in value):
+        return {k: _map_leaves(v, fn, objects) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_map_leaves(v, fn, objects) for v in value]
+    return fn(value)
+
 
 # --------------------------------------------------------------------------
 # Construction helpers

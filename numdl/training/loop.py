@@ -234,12 +234,22 @@ def _put_list(put: Callable[[Any], Any], items: Any) -> Any:
 
 # ---------------------------------------------------------------- the loops
 def train_epoch(
-    plan: StepPlan, batches: Iterable[Any], callbacks: Any
+    plan: StepPlan, batches: Iterable[Any], callbacks: Any, resume: Any = None
 ) -> tuple[dict[str, float], int]:
-    """One epoch of steps; returns the epoch logs and the number of steps."""
+    """One epoch of steps; returns the epoch logs and the number of steps.
+
+    ``resume`` (from ``BackupAndRestore``) resumes mid-epoch: its first
+    ``resume.step`` batches are drawn (the same shuffle) but not trained on,
+    then ``resume.restore()`` puts back the random state and the metrics.
+    """
     plan.reset_metrics()
     model, logs, steps = plan.model, plan.logs, 0
-    for step, (x, y, sw) in enumerate(on_model_device(model, batches, True)):
+    batches = iter(batches)
+    if resume is not None and resume.step:
+        steps = sum(1 for _ in zip(range(resume.step), batches))
+        resume.restore()
+    batches = on_model_device(model, batches, True)
+    for step, (x, y, sw) in enumerate(batches, start=steps):
         callbacks.on_train_batch_begin(step)
         train_step(plan, x, y, sw)
         steps = step + 1
@@ -329,10 +339,13 @@ def fit_loop(
     model, logs = plan.model, {}
     model.stop_training = False
     callbacks.on_train_begin()
-    for epoch in range(initial_epoch, epochs):
+    # BackupAndRestore sets ``_resume_at`` (epoch, step, restore) in on_train_begin.
+    resume, model._resume_at = getattr(model, "_resume_at", None), None
+    for epoch in range(initial_epoch if resume is None else resume.epoch, epochs):
         callbacks.on_epoch_begin(epoch)
         with parallel.region():  # once an epoch: the steps' regions are free
-            epoch_logs, steps = train_epoch(plan, iterator.epoch(), callbacks)
+            epoch_logs, steps = train_epoch(plan, iterator.epoch(), callbacks, resume)
+        resume = None
         if steps == 0:
             _warn_no_data(epoch)
             break
