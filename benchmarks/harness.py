@@ -198,30 +198,34 @@ def rate_table(
     references: list[str],
     steps: int,
     samples: int,
+    unit: str = "ms",
+    per: str = "step",
 ) -> str:
     """A Markdown table for calls that each run ``steps`` steps over ``samples``.
 
-    Per-step median and spread (ms), samples per second, and the ratio of
-    medians to each reference (a missing reference is left out).
+    Per-step median and spread (``unit`` "ms" or "us"; ``per`` names the
+    step in the header), samples per second, and the ratio of medians to
+    each reference (a missing reference is left out).
 
     >>> t = {"a": Timing("a", [2.0, 2.0]), "b": Timing("b", [1.0, 1.0])}
     >>> print(rate_table("T", t, ["b"], steps=10, samples=100).splitlines()[-1])
     | b | 100.000 | 100.000-100.000 | 100 | 1.000 |
     """
+    scale = {"ms": 1e3, "us": 1e6}[unit] / steps
     references = [r for r in references if r in timings]
     header = "".join(f" ratio to {r} |" for r in references)
     lines = [
         f"### {title}",
         "",
-        "| implementation | ms/step (median) | ms/step (min-max) | samples/s |"
-        + header,
+        f"| implementation | {unit}/{per} (median) | {unit}/{per} (min-max) "
+        "| samples/s |" + header,
         "| --- | ---: | ---: | ---: |" + " ---: |" * len(references),
     ]
     for t in timings.values():
-        lo, hi = min(t.samples) * 1e3 / steps, max(t.samples) * 1e3 / steps
+        lo, hi = min(t.samples) * scale, max(t.samples) * scale
         ratios = "".join(f" {t.median / timings[r].median:.3f} |" for r in references)
         lines.append(
-            f"| {t.name} | {t.median * 1e3 / steps:.3f} | {lo:.3f}-{hi:.3f} "
+            f"| {t.name} | {t.median * scale:.3f} | {lo:.3f}-{hi:.3f} "
             f"| {samples / t.median:.0f} |{ratios}"
         )
     return "\n".join(lines)
