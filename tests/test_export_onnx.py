@@ -321,3 +321,15 @@ def test_supported_layers_cover_the_issue_list():
     wanted |= {"Conv1D", "Conv2D", "MaxPooling2D", "GlobalAveragePooling2D"}
     wanted |= {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"}
     assert wanted | {"Concatenate"} <= names
+
+
+@pytest.mark.parametrize(
+    "name", sorted(set(numdl.activations.names()) - {"exponential"})
+)
+def test_exported_activations_are_finite_at_the_extremes(name):
+    model = _seq((5,), layers.Activation(name))
+    x = np.array([[-1e4, -30.0, 0.0, 30.0, 1e4]], dtype="float32")
+    session = _session(to_onnx(model))
+    (got,) = session.run(None, {session.get_inputs()[0].name: x})
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
