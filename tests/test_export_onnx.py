@@ -333,3 +333,22 @@ def test_exported_activations_are_finite_at_the_extremes(name):
     (got,) = session.run(None, {session.get_inputs()[0].name: x})
     assert np.isfinite(got).all()
     np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+
+
+def test_unknown_spatial_sizes_use_same_upper_padding():
+    model = _seq(
+        (None, None, 2),
+        layers.Conv2D(3, 3, strides=2, padding="same"),
+        layers.AveragePooling2D(2, padding="same"),
+        layers.GlobalMaxPooling2D(),
+    )
+    proto = to_onnx(model)
+    pads = [a.s for n in proto.graph.node for a in n.attribute if a.name == "auto_pad"]
+    assert pads == [b"SAME_UPPER", b"SAME_UPPER"]
+    session = _session(proto)
+    for shape in [(2, 9, 6, 2), (1, 4, 11, 2)]:
+        x = _x(*shape)
+        (got,) = session.run(None, {session.get_inputs()[0].name: x})
+        np.testing.assert_allclose(
+            got, model.predict(x, verbose=0), rtol=1e-5, atol=1e-5
+        )

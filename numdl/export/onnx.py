@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from numdl import registry
+from numdl.backend import to_numpy
 from numdl.layers import convolutional as conv_layers
 from numdl.layers import core, merging, normalization, pooling, preprocessing
 from numdl.layers import regularization as reg
@@ -55,7 +56,7 @@ class _Builder:
 
     def const(self, value: Any, base: str, dtype: Any = None) -> str:
         """An initializer holding ``value`` (the model's float type by default)."""
-        array = np.asarray(value, dtype=dtype or self.dtype)
+        array = np.asarray(to_numpy(value), dtype=dtype or self.dtype)
         name = self.name(base)
         self.initializers.append(self.onnx.numpy_helper.from_array(array, name))
         return name
@@ -188,7 +189,7 @@ def _rescaling(g: _Builder, layer: Any, xs: list[str], kts: list[Any]) -> str:
 
 
 def _normalization(g: _Builder, layer: Any, xs: list[str], kts: list[Any]) -> str:
-    mean, std = (np.asarray(a) for a in layer._mean_and_std())
+    mean, std = (to_numpy(a) for a in layer._mean_and_std())
     x = _cast_to_layer(g, layer, xs[0], kts[0])
     mean_c = g.const(mean, f"{layer.name}/mean")
     std_c = g.const(std, f"{layer.name}/std")
@@ -207,13 +208,13 @@ def _trailing_shape(shape: tuple, axes: list[int], sizes: tuple) -> list[int]:
 
 
 def _batch_norm(g: _Builder, layer: Any, xs: list[str], kts: list[Any]) -> str:
-    variance = layer.moving_variance.data.astype(np.float64)
+    variance = to_numpy(layer.moving_variance.data).astype(np.float64)
     scale = 1.0 / np.sqrt(variance + layer.epsilon)
     if layer.gamma is not None:
-        scale = scale * layer.gamma.data
-    shift = -layer.moving_mean.data * scale
+        scale = scale * to_numpy(layer.gamma.data)
+    shift = -to_numpy(layer.moving_mean.data) * scale
     if layer.beta is not None:
-        shift = shift + layer.beta.data
+        shift = shift + to_numpy(layer.beta.data)
     shape = _trailing_shape(kts[0].shape, [layer.axis], scale.shape)
     y = g.op(
         "Mul", [xs[0], g.const(scale.reshape(shape), f"{layer.name}/scale")], layer.name
@@ -236,11 +237,13 @@ def _layer_norm(g: _Builder, layer: Any, xs: list[str], kts: list[Any]) -> str:
     y = g.op("Div", [x if layer.rms_scaling else centred, std], base)
     shape = _trailing_shape(kts[0].shape, axes, tuple(kts[0].shape[a] for a in axes))
     if layer.gamma is not None:
-        gamma = g.const(layer.gamma.data.reshape(shape), f"{base}/gamma")
+        gamma = g.const(to_numpy(layer.gamma.data).reshape(shape), f"{base}/gamma")
         y = g.op("Mul", [y, gamma], base)
     if layer.beta is not None:
         y = g.op(
-            "Add", [y, g.const(layer.beta.data.reshape(shape), f"{base}/beta")], base
+            "Add",
+            [y, g.const(to_numpy(layer.beta.data).reshape(shape), f"{base}/beta")],
+            base,
         )
     return y
 
@@ -290,7 +293,7 @@ def _spatial_op(
 
 def _conv(g: _Builder, layer: Any, xs: list[str], kts: list[Any]) -> str:
     nd = layer.rank
-    kernel = np.transpose(layer.kernel.data, (nd + 1, nd, *range(nd)))
+    kernel = np.transpose(to_numpy(layer.kernel.data), (nd + 1, nd, *range(nd)))
     inputs = [g.const(kernel, f"{layer.name}/kernel")]
     if layer.bias is not None:
         inputs.append(g.const(layer.bias.data, f"{layer.name}/bias"))
