@@ -863,3 +863,4 @@ class LambdaCallback(Callback):
 
 
 from numdl.diagnostics import GradientMonitor  # noqa: E402, F401
+from numdl.saving.callbacks import BackupAndRestore, ModelCheckpoint  # noqa: E402, F401
