@@ -261,9 +261,8 @@ def _mismatches(weights: list[Any], values: list[tuple[str, np.ndarray]]) -> str
     bad = []
     for w, (name, value) in zip(weights, values):
         if tuple(value.shape) != tuple(w.shape):
-            bad.append(
-                f"{w.name}: model {tuple(w.shape)}, file ({name}) {tuple(value.shape)}"
-            )
+            label = w.name if name == w.name else f"{w.name} (file: {name})"
+            bad.append(f"{label}: model {tuple(w.shape)}, file {tuple(value.shape)}")
         elif (value.dtype.kind == "f") != (np.dtype(w.dtype).kind == "f"):
             bad.append(f"{w.name}: model dtype {w.dtype}, file {value.dtype}")
     return "; ".join(bad)
