@@ -40,7 +40,7 @@ def describe(fn: Any) -> dict[str, Any]:
     """The properties of one element-wise activation, computed."""
     grid = np.linspace(-FAR, FAR, 2001)
     y, dy = value_and_derivative(fn, grid)
-    wide, _ = value_and_derivative(fn, np.array([-1e4, 1e4]))
+    wide, _ = value_and_derivative(fn, np.array([-1e8, 1e8]))
     at_zero, slope_at_zero = value_and_derivative(fn, np.array([0.0]))
     return {
         "low": -np.inf if wide[0] < -1e3 else float(min(wide[0], y.min())),

@@ -10,14 +10,16 @@ output, three ways with the same weights:
    with those weights set by ``set_weights``.
 
 The script prints the three side by side and asserts they are the same
-numbers (float64 throughout, so to 1e-12).
+numbers (float64 throughout, so to 1e-12). With ``--out DIR`` it draws the
+model's layer graph to ``DIR/forward_model.png`` (``numdl.plot.plot_model``).
 
-Run: python examples/forward_by_hand.py
+Run: python examples/forward_by_hand.py [--out DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 
@@ -68,7 +70,8 @@ def numdl_model(params: list[np.ndarray]) -> keras.Sequential:
 def main(argv: list[str] | None = None) -> float:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="(already fast)")
-    parser.parse_args(argv)
+    parser.add_argument("--out", default=None, help="folder for the model drawing")
+    args = parser.parse_args(argv)
     rng = np.random.default_rng(3)
     params = [
         rng.normal(size=(2, 3)),  # W1: 2 inputs -> 3 units
@@ -92,6 +95,13 @@ def main(argv: list[str] | None = None) -> float:
     np.testing.assert_allclose(predicted, by_hand, rtol=1e-12)
     difference = float(np.abs(predicted - by_hand).max())
     print(f"largest difference: {difference:.1e} (the same numbers)")
+    if args.out:
+        from numdl import plot
+
+        path = Path(args.out) / "forward_model.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        plot.pyplot().close(plot.plot_model(model, path=path))
+        print(f"model drawing: {path}")
     return difference
 
 

@@ -116,11 +116,9 @@ def report(curves: dict[str, dict[str, list[float]]]) -> None:
 
 def plot(curves: dict[str, dict[str, list[float]]], path: Path) -> Any:
     """Convergence curves, one panel per problem, log scale; saved to ``path``."""
-    import matplotlib
+    from numdl import plot as numdl_plot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = numdl_plot.pyplot()
     fig, axes = plt.subplots(1, len(curves), figsize=(11, 4))
     for ax, (title, runs) in zip(axes, curves.items()):
         for name, values in runs.items():

@@ -6,9 +6,10 @@ product to compiled code (BLAS, SIMD, several cores). numdl runs on top of
 NumPy, so a numdl matmul costs NumPy's time plus a small fixed overhead per
 op (recording the graph for backward). The script times the three on a dot
 product of two vectors and on a matrix product, checks they agree, and prints
-the speedups.
+the speedups. With ``--out DIR`` it also draws the times as bars (log
+scale) to ``DIR/vectorisation.png`` (matplotlib).
 
-Run: python examples/vectorisation.py   (--smoke: tiny sizes, for tests)
+Run: python examples/vectorisation.py [--out DIR]   (--smoke: tiny sizes)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,6 +75,7 @@ def compare(title: str, a: np.ndarray, b: np.ndarray, repeats: int) -> dict:
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes")
+    parser.add_argument("--out", default=None, help="folder for vectorisation.png")
     args = parser.parse_args(argv)
     n, m, repeats = (2_000, 12, 3) if args.smoke else (1_000_000, 120, 20)
     rng = np.random.default_rng(0)
@@ -94,7 +97,25 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         "\nThe loop pays the interpreter for every multiply-add; np.dot and numdl "
         "pay it once per product."
     )
+    if args.out:
+        plot_times(results, Path(args.out) / "vectorisation.png")
     return results
+
+
+def plot_times(results: dict[str, dict[str, float]], path: Path) -> None:
+    """Bars of the times (log scale), one group per product."""
+    from numdl import plot
+
+    plt = plot.pyplot()
+    fig, axes = plt.subplots(1, len(results), figsize=(9, 3.5))
+    for ax, (title, times) in zip(axes, results.items()):
+        ax.bar(list(times), [t * 1e3 for t in times.values()], color="C0")
+        ax.set(title=title, ylabel="milliseconds", yscale="log")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    print(f"plot: {path}")
 
 
 if __name__ == "__main__":
