@@ -294,9 +294,43 @@ def test_activation_stats_are_the_recorded_fractions(tmp_path):
     dead, saturated = fig.axes
     np.testing.assert_array_equal(line(dead, "dense").get_ydata(), [0.0, 0.25, 0.75])
     assert (
-        len(saturated.lines) == 0 and "no such layer" in saturated.texts[0].get_text()
+        len(saturated.lines) == 0
+        and "no layer of this kind" in saturated.texts[0].get_text()
     )
     assert_png_of(fig, tmp_path / "stats.png")
+
+
+def test_monitor_plots_of_a_real_gradient_monitor(tmp_path):
+    numdl.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    model = numdl.Sequential(
+        [
+            numdl.Input(shape=(3,)),
+            layers.Dense(6, "relu", name="rectified"),
+            layers.Dense(4, "sigmoid", name="squashed"),
+            layers.Dense(1, name="out"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="mse")
+    monitor = numdl.callbacks.GradientMonitor(verbose=0)
+    model.fit(x, x.sum(axis=1), epochs=3, verbose=0, callbacks=[monitor])
+    flow = plot.plot_gradient_flow(monitor, path=tmp_path / "flow.png")
+    stats = plot.plot_activation_stats(monitor, path=tmp_path / "stats.png")
+    panels = zip(
+        [*flow.axes, *stats.axes],
+        ["grad_norm", "update_ratio", "dead_fraction", "saturated_fraction"],
+    )
+    for ax, attr in panels:
+        recorded = getattr(monitor, attr)
+        assert recorded, attr
+        for layer, values in recorded.items():
+            np.testing.assert_array_equal(line(ax, layer).get_xdata(), [1, 2, 3])
+            np.testing.assert_array_equal(line(ax, layer).get_ydata(), values)
+    assert set(monitor.grad_norm) == {"rectified", "squashed", "out"}
+    assert list(monitor.dead_fraction) == ["rectified"]
+    assert list(monitor.saturated_fraction) == ["squashed"]
+    assert_png_of(flow, tmp_path / "flow.png")
+    assert_png_of(stats, tmp_path / "stats.png")
 
 
 def test_monitor_mistakes_are_named():

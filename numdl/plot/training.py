@@ -235,4 +235,4 @@ def _layer_lines(ax: Any, epochs: np.ndarray, series: dict, attr: str) -> None:
     if series:
         ax.legend(fontsize="small")
     else:
-        ax.text(0.5, 0.5, "no such layer", ha="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, "no layer of this kind", ha="center", transform=ax.transAxes)
