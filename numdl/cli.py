@@ -366,7 +366,7 @@ def _version(module: str) -> str | None:
 # ------------------------------------------------------------------ bench
 def bench(args: list[str]) -> Any:
     """Run the quick benchmark suite: ``benchmarks.__main__.main``
-    with ``["--quick", *args]``.
+    with ``["--quick", *args]`` (``--smoke`` in ``args`` replaces ``--quick``).
     """
     try:
         from benchmarks.__main__ import main as bench_main
@@ -380,7 +380,7 @@ def bench(args: list[str]) -> Any:
         raise CommandError(
             f'the benchmarks need the bench extra (pip install "numdl[bench]"): {exc}'
         ) from exc
-    return bench_main(["--quick", *args])
+    return bench_main([*([] if "--smoke" in args else ["--quick"]), *args])
 
 
 # ------------------------------------------------------------------- main
@@ -408,8 +408,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "bench",
         help="the quick benchmark suite (arguments go to python -m benchmarks)",
-        description="Run benchmarks.__main__.main(['--quick', *ARGS]); any "
-        "further arguments are passed on.",
+        description="Run the benchmark suite in its quick mode (python -m "
+        "benchmarks --quick); further arguments are passed on: --threads N, "
+        "--cases CASE..., --out FILE, --smoke instead of --quick (python -m "
+        "benchmarks --help describes them).",
     )
     return parser
 

@@ -234,7 +234,8 @@ def test_bench_runs_the_quick_suite_with_the_arguments(monkeypatch):
     fake = SimpleNamespace(main=lambda argv: calls.append(argv))
     monkeypatch.setitem(sys.modules, "benchmarks.__main__", fake)
     assert cli.main(["bench", "--only", "engine"]) == 0
-    assert calls == [["--quick", "--only", "engine"]]
+    assert cli.main(["bench", "--smoke"]) == 0  # instead of --quick
+    assert calls == [["--quick", "--only", "engine"], ["--smoke"]]
 
 
 def test_bench_without_the_benchmarks_says_so(monkeypatch, capsys):
