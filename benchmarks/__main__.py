@@ -141,12 +141,16 @@ def main(argv: list[str] | None = None) -> None:
                 f"# numdl benchmark suite ({mode})\n\nCommand: `{command}`\n\n"
                 f"Machine: {machine()}; threads: {args.threads}"
             )
+            spent = []
             for name in args.cases:
+                case_start = time.perf_counter()
                 found += run_case(name, mode, args.threads, emit)
+                spent.append(f"{name} {time.perf_counter() - case_start:.0f} s")
         passed = sum(t.met for t in found)
         emit(
             targets_table(found, f"Summary: {passed} of {len(found)} targets met")
-            + f"\n\nTotal time: {time.perf_counter() - start:.0f} s"
+            + f"\n\nTime: {', '.join(spent)}; "
+            f"total {time.perf_counter() - start:.0f} s"
         )
     finally:
         if out is not None:

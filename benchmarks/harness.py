@@ -88,10 +88,11 @@ def paired_ratio(case: Timing, reference: Timing) -> float | None:
 
 
 def set_threads(n: int) -> None:
-    """Give NumPy's BLAS and PyTorch the same number of threads."""
+    """Give NumPy's BLAS, numdl's own ops and PyTorch the same number of threads."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(n)
+    set_numdl_threads(n)
     try:
         import torch
 
@@ -100,9 +101,27 @@ def set_threads(n: int) -> None:
         pass
 
 
+def set_numdl_threads(n: int) -> int | None:
+    """Set numdl's own op threads (``numdl.parallel``, where this numdl has
+    it); return the count before, or None.
+
+    >>> before = set_numdl_threads(1)
+    >>> before is None or set_numdl_threads(before) == 1
+    True
+    """
+    try:
+        from numdl import parallel
+    except ImportError:  # an older numdl: BLAS's threads are all there is
+        return None
+    before = parallel.get_num_threads()
+    parallel.set_num_threads(n)
+    return before
+
+
 @contextlib.contextmanager
 def threads(n: int) -> Iterator[None]:
-    """``set_threads(n)`` for the duration of a ``with`` block, then restore.
+    """``set_threads(n)`` for the duration of a ``with`` block, then restore
+    BLAS's, numdl's and PyTorch's thread counts.
 
     >>> with threads(1):
     ...     pass
@@ -115,6 +134,7 @@ def threads(n: int) -> Iterator[None]:
         torch = None
     before = torch.get_num_threads() if torch is not None else None
     with threadpool_limits(n):
+        numdl_before = set_numdl_threads(n)
         if torch is not None:
             torch.set_num_threads(n)
         try:
@@ -122,6 +142,8 @@ def threads(n: int) -> Iterator[None]:
         finally:
             if torch is not None:
                 torch.set_num_threads(before)
+            if numdl_before is not None:
+                set_numdl_threads(numdl_before)
 
 
 def table(

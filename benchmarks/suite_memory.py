@@ -66,7 +66,10 @@ def child(samples: int, epochs: int, threads: int) -> dict[str, float]:
     """Measure in this process (meant to be a fresh one); return the numbers."""
     from threadpoolctl import threadpool_limits
 
+    from benchmarks.harness import set_numdl_threads
+
     threadpool_limits(threads)
+    set_numdl_threads(threads)
     import numpy as np
 
     import numdl  # noqa: F401  (imported before the baseline is read)
