@@ -419,6 +419,8 @@ def test_confusion_matrix_from_one_hot_and_probabilities():
 def test_confusion_matrix_mistakes_are_named():
     with pytest.raises(ValueError, match="y_true has 3 samples but y_pred 2"):
         plot.plot_confusion_matrix([0, 1, 1], [0, 1])
+    with pytest.raises(ValueError, match="has 0 samples.*at least one"):
+        plot.plot_confusion_matrix([], [])
     with pytest.raises(ValueError, match="2 labels given but the data holds class 2"):
         plot.plot_confusion_matrix([0, 2], [0, 1], labels=["x", "y"])
     with pytest.raises(ValueError, match="negative class -1"):

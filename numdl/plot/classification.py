@@ -111,9 +111,10 @@ def confusion_counts(y_true: Any, y_pred: Any, num_classes: int | None = None) -
     """
     t = class_ids("plot_confusion_matrix", "y_true", y_true)
     p = class_ids("plot_confusion_matrix", "y_pred", y_pred)
-    if len(t) != len(p):
+    if len(t) != len(p) or len(t) == 0:
         raise ValueError(
-            f"plot_confusion_matrix: y_true has {len(t)} samples but y_pred {len(p)}"
+            f"plot_confusion_matrix: y_true has {len(t)} samples but y_pred "
+            f"{len(p)} (expected the same number, at least one)"
         )
     k = int(max(t.max(initial=-1), p.max(initial=-1)) + 1)
     if num_classes is not None:
@@ -174,7 +175,8 @@ def plot_images(
 
     ``x`` is ``(n, h, w)``, ``(n, h, w, 1)``, ``(n, h, w, 3)`` or flat
     ``(n, h*w)`` with square images; ``y``/``predictions`` are labels,
-    one-hot rows or probabilities.
+    one-hot rows or probabilities. Every image is a panel, ``ncols`` to a
+    row: pass a slice (``x[:30]``) of a large set.
 
     >>> fig = plot_images(np.zeros((2, 64)), y=[3, 5], predictions=[3, 4])
     >>> [ax.get_title() for ax in fig.axes]
