@@ -47,7 +47,10 @@ REQUIRED = {
 
 
 def check_requirements() -> None:
-    """The compared libraries must be installed (the ``bench`` extra)."""
+    """The compared libraries must be installed (the ``bench`` extra).
+
+    >>> check_requirements()  # raises ImportError naming what is missing
+    """
     import importlib.util
 
     missing = [
@@ -75,6 +78,12 @@ def case_name(value: str) -> str:
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The command line's options.
+
+    >>> args = parse(["--quick", "--cases", "1", "memory", "--threads", "1"])
+    >>> args.quick, args.cases, args.threads
+    (True, ['mlp', 'memory'], 1)
+    """
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__.splitlines()[0]
     )
@@ -107,6 +116,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run_case(name: str, mode: str, n_threads: int, emit: Callable) -> list[Target]:
+    """Run one case at the sizes of ``mode``; its targets.
+
+    >>> len(run_case("tiny", "smoke", 1, lambda text: None))
+    1
+    """
     module = CASES[name]
     extra = {"threads": n_threads} if module is suite_memory else {}
     return module.run(module.MODES[mode], emit, **extra)

@@ -51,7 +51,11 @@ def _timed(fns: dict, sizes: Sizes, what: str, bound: float, emit) -> Target:
 
 
 def run(sizes: Sizes, emit: Callable[[str], None]) -> list[Target]:
-    """Time the training step, then inference; emit a table for each."""
+    """Time the training step, then inference; emit a table for each.
+
+    >>> len(run(MODES["smoke"], lambda text: None))
+    2
+    """
     model = bench_conv.numdl_model()
     net = bench_conv.torch_model(model)
     x, y = bench_conv.data(sizes.batch)

@@ -49,7 +49,13 @@ MODES = {
 
 
 def call_fns(model: numdl.Sequential, net, x: np.ndarray) -> dict[str, Callable]:
-    """Each way of running the MLP on ``x``."""
+    """Each way of running the MLP on ``x``.
+
+    >>> mlp = NumpyMLP(SIZES, np.random.default_rng(0))
+    >>> fns = call_fns(numdl_mlp(mlp, "sgd"), torch_model(mlp), data(1)[0])
+    >>> len(fns), TORCH in fns
+    (4, True)
+    """
     import torch
 
     tx = torch.from_numpy(x)
@@ -75,7 +81,11 @@ def call_fns(model: numdl.Sequential, net, x: np.ndarray) -> dict[str, Callable]
 
 
 def check_same(fns: dict[str, Callable]) -> None:
-    """Every way must give PyTorch's logits."""
+    """Every way must give PyTorch's logits.
+
+    >>> mlp = NumpyMLP(SIZES, np.random.default_rng(0))
+    >>> check_same(call_fns(numdl_mlp(mlp, "sgd"), torch_model(mlp), data(40)[0]))
+    """
     expected = fns[TORCH]().numpy()
     for name, fn in fns.items():
         out = fn()
@@ -84,7 +94,11 @@ def check_same(fns: dict[str, Callable]) -> None:
 
 
 def run(sizes: Sizes, emit: Callable[[str], None]) -> list[Target]:
-    """Time each way on 1 and on 1,024 samples; emit a table for each."""
+    """Time each way on 1 and on 1,024 samples; emit a table for each.
+
+    >>> [t.unit for t in run(MODES["smoke"], lambda text: None)]
+    [' us', 'x']
+    """
     mlp = NumpyMLP(SIZES, np.random.default_rng(0))
     model = numdl_mlp(mlp, "adam")
     net = torch_model(mlp).eval()

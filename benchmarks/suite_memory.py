@@ -62,8 +62,9 @@ def rss_bytes(field: str = "VmRSS") -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
 
-def child(samples: int, epochs: int, threads: int) -> dict[str, float]:
-    """Measure in this process (meant to be a fresh one); return the numbers."""
+def _child(samples: int, epochs: int, threads: int) -> dict[str, float]:
+    """Measure in this process (a fresh one: it sets the thread counts for
+    good); return the numbers."""
     from threadpoolctl import threadpool_limits
 
     from benchmarks.harness import set_numdl_threads
@@ -92,7 +93,12 @@ def child(samples: int, epochs: int, threads: int) -> dict[str, float]:
 
 
 def measure(samples: int, epochs: int, threads: int) -> dict[str, float]:
-    """Run :func:`child` in a fresh interpreter and return its numbers."""
+    """Run :func:`_child` in a fresh interpreter and return its numbers (bytes).
+
+    >>> m = measure(1000, 1, 1)
+    >>> m["peak"] >= m["baseline"] > m["input"] > 0
+    True
+    """
     root = str(Path(__file__).resolve().parent.parent)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
@@ -105,7 +111,14 @@ def measure(samples: int, epochs: int, threads: int) -> dict[str, float]:
 
 
 def report(sizes: Sizes, m: dict[str, float]) -> tuple[str, list[Target]]:
-    """The table and the targets for one measurement."""
+    """The table and the targets for one measurement.
+
+    >>> m = {"input": 200, "after_import": 50, "baseline": 250, "peak": 300}
+    >>> m = {k: v * MB for k, v in m.items()} | {"seconds": 1.0}
+    >>> text, found = report(Sizes(), m)
+    >>> [t.verdict for t in found]
+    ['PASS', 'PASS']
+    """
     growth = m["peak"] - m["baseline"]
     rows = [
         ("input (x and y)", m["input"]),
@@ -140,7 +153,11 @@ def report(sizes: Sizes, m: dict[str, float]) -> tuple[str, list[Target]]:
 
 
 def run(sizes: Sizes, emit: Callable[[str], None], threads: int = 1) -> list[Target]:
-    """Measure in a subprocess; emit the table."""
+    """Measure in a subprocess; emit the table.
+
+    >>> [t.unit for t in run(MODES["smoke"], lambda text: None)]
+    [' MB', 'x']
+    """
     text, targets = report(sizes, measure(sizes.samples, sizes.epochs, threads))
     emit(text)
     return targets
@@ -149,6 +166,6 @@ def run(sizes: Sizes, emit: Callable[[str], None], threads: int = 1) -> list[Tar
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         samples, epochs, threads = (int(a) for a in sys.argv[2:5])
-        print(json.dumps(child(samples, epochs, threads)))
+        print(json.dumps(_child(samples, epochs, threads)))
     else:
         run(MODES["full"], print, threads=int(os.environ.get("THREADS", "2")))

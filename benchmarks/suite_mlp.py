@@ -100,11 +100,22 @@ def numdl_mlp(mlp: NumpyMLP, optimizer: str, epsilon: float = 1e-7) -> numdl.Seq
 
 
 def numpy_optimizer(optimizer: str, epsilon: float = 1e-7) -> SGD | Adam:
+    """The hand-written optimizer with the suite's learning rate.
+
+    >>> type(numpy_optimizer("adam")).__name__, numpy_optimizer("sgd").learning_rate
+    ('Adam', 0.01)
+    """
     lr = LEARNING_RATE[optimizer]
     return SGD(lr) if optimizer == "sgd" else Adam(lr, epsilon=epsilon)
 
 
 def torch_optimizer(net, optimizer: str, epsilon: float = 1e-7):
+    """``torch.optim`` SGD or Adam with the suite's learning rate.
+
+    >>> import torch
+    >>> type(torch_optimizer(torch.nn.Linear(2, 1), "adam")).__name__
+    'Adam'
+    """
     import torch
 
     lr = LEARNING_RATE[optimizer]
@@ -114,7 +125,14 @@ def torch_optimizer(net, optimizer: str, epsilon: float = 1e-7):
 
 
 def torch_epoch(net, opt, tx, ty, batch_size: int, order: np.ndarray) -> float:
-    """One PyTorch epoch over the samples in ``order``; the mean batch loss."""
+    """One PyTorch epoch over the samples in ``order``; the mean batch loss.
+
+    >>> import torch
+    >>> net = torch.nn.Linear(3, 2)
+    >>> x, y = torch.ones(4, 3), torch.zeros(4, dtype=torch.int64)
+    >>> torch_epoch(net, torch_optimizer(net, "sgd"), x, y, 2, np.arange(4)) > 0
+    True
+    """
     import torch
     import torch.nn.functional as F
 
@@ -131,7 +149,11 @@ def torch_epoch(net, opt, tx, ty, batch_size: int, order: np.ndarray) -> float:
 
 
 def sklearn_mlp(optimizer: str, batch_size: int):
-    """scikit-learn's MLP with the same architecture; one epoch per ``fit``."""
+    """scikit-learn's MLP with the same architecture; one epoch per ``fit``.
+
+    >>> sklearn_mlp("adam", 32).hidden_layer_sizes
+    (256, 128)
+    """
     from sklearn.neural_network import MLPClassifier
 
     return MLPClassifier(
@@ -152,6 +174,12 @@ def sklearn_mlp(optimizer: str, batch_size: int):
 
 
 def sklearn_epoch(clf, x: np.ndarray, y: np.ndarray) -> None:
+    """One more epoch of ``clf`` (its ConvergenceWarning silenced).
+
+    >>> clf = sklearn_mlp("sgd", 32)
+    >>> sklearn_epoch(clf, *data(64)); [c.shape[1] for c in clf.coefs_]
+    [256, 128, 10]
+    """
     from sklearn.exceptions import ConvergenceWarning
 
     with warnings.catch_warnings():
@@ -162,7 +190,11 @@ def sklearn_epoch(clf, x: np.ndarray, y: np.ndarray) -> None:
 def epoch_fns(
     optimizer: str, batch_size: int, x: np.ndarray, y: np.ndarray, seed: int = 0
 ) -> dict[str, Callable[[], object]]:
-    """One shuffled epoch of each implementation, from the same weights."""
+    """One shuffled epoch of each implementation, from the same weights.
+
+    >>> list(epoch_fns("sgd", 32, *data(64)))
+    ['numdl fit', 'numpy (hand-written)', 'pytorch eager', 'scikit-learn']
+    """
     import torch
 
     rng = np.random.default_rng(seed)
@@ -221,6 +253,8 @@ def check_same(optimizer: str) -> None:
     Adam runs with a tiny epsilon here: Keras and PyTorch place epsilon
     differently (outside vs inside the bias correction), which only epsilon
     distinguishes.
+
+    >>> check_same("adam")  # raises AssertionError if they differ
     """
     weights = trained_weights(optimizer, SIZES, 4 * 64, 64, epsilon=1e-12)
     for other in ("numpy", "pytorch"):
@@ -229,7 +263,14 @@ def check_same(optimizer: str) -> None:
 
 
 def targets(timings: dict, optimizer: str, batch_size: int) -> list[Target]:
-    """The issue's targets for one (optimizer, batch) configuration."""
+    """The issue's targets for one (optimizer, batch) configuration.
+
+    >>> from benchmarks.harness import Timing
+    >>> t = {NUMDL: 1.0, NUMPY: 1.0, TORCH: 1.0, SKLEARN: 1.5}
+    >>> found = targets({k: Timing(k, [v]) for k, v in t.items()}, "sgd", 32)
+    >>> [x.verdict for x in found]
+    ['PASS', 'MISS', 'PASS']
+    """
     t = {name: timing.median for name, timing in timings.items()}
     tag = f"{optimizer}, batch {batch_size}"
     torch_bound = 0.9 if batch_size <= 128 else 1.05
@@ -246,7 +287,11 @@ def targets(timings: dict, optimizer: str, batch_size: int) -> list[Target]:
 
 
 def run(sizes: Sizes, emit: Callable[[str], None]) -> list[Target]:
-    """Time every (optimizer, batch) configuration; emit a table for each."""
+    """Time every (optimizer, batch) configuration; emit a table for each.
+
+    >>> len(run(MODES["smoke"], lambda text: None))  # 2 optimizers x 3 targets
+    6
+    """
     x, y = data(sizes.samples)
     results = []
     for optimizer in sizes.optimizers:

@@ -73,7 +73,12 @@ def numdl_net(seed: int = 0, epsilon: float = 1e-7) -> numdl.Sequential:
 
 
 def torch_net(model: numdl.Sequential, epsilon: float = 1e-7):
-    """The same network in PyTorch with ``model``'s weights, and its Adam."""
+    """The same network in PyTorch with ``model``'s weights, and its Adam.
+
+    >>> net, opt = torch_net(numdl_net())
+    >>> net[0].weight.shape
+    torch.Size([3, 2])
+    """
     import torch
 
     net = torch.nn.Sequential(
@@ -86,7 +91,14 @@ def torch_net(model: numdl.Sequential, epsilon: float = 1e-7):
 
 
 def torch_epoch(net, opt, tx, ty, order: np.ndarray) -> float:
-    """One PyTorch epoch over the samples in ``order``; the mean batch loss."""
+    """One PyTorch epoch over the samples in ``order``; the mean batch loss.
+
+    >>> import torch
+    >>> net, opt = torch_net(numdl_net())
+    >>> x, y = (torch.from_numpy(a) for a in data(64))
+    >>> 0 < torch_epoch(net, opt, x, y, np.arange(64)) < 2
+    True
+    """
     import torch
 
     loss_fn = torch.nn.BCEWithLogitsLoss()
@@ -108,6 +120,8 @@ def check_same(n: int = 4 * BATCH) -> None:
     Adam runs with a tiny epsilon here: Keras and PyTorch place epsilon
     differently (outside vs inside the bias correction), which only epsilon
     distinguishes.
+
+    >>> check_same()  # raises AssertionError if they differ
     """
     import torch
 
@@ -121,7 +135,11 @@ def check_same(n: int = 4 * BATCH) -> None:
 
 
 def run(sizes: Sizes, emit: Callable[[str], None]) -> list[Target]:
-    """Time one epoch of each; emit the table with the target."""
+    """Time one epoch of each; emit the table with the target.
+
+    >>> [t.label for t in run(MODES["smoke"], lambda text: None)]
+    ['tiny net epoch numdl / pytorch']
+    """
     import torch
 
     check_same()
