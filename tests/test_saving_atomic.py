@@ -2,82 +2,28 @@
 
 A forked child (numdl already imported, so a trial costs milliseconds) saves
 the same model again and again, every weight set to the save's number; the
-parent kills it with SIGKILL after a random delay and loads what is left:
-it must load, and all its weights must hold one save number, no older than
-the last one seen. Linux only (fork, SIGKILL).
+parent kills it with SIGKILL after a random delay and loads what is left: it
+must load, and all its weights must hold one save number, no older than the
+last one seen (``benchmarks.bench_saving.kill_trials``, which the benchmark
+runs for hundreds of trials). Linux only (fork, SIGKILL).
 """
 
 from __future__ import annotations
 
 import os
-import random
-import signal
-import time
 
-import numpy as np
-
-from numdl import layers, models
-
-
-def _model():
-    return models.Sequential(  # ~1 MB of weights: a save takes a few ms
-        [layers.Input((256,)), layers.Dense(512), layers.Dense(256)]
-    )
-
-
-def _version(values: list[np.ndarray]) -> float:
-    flat = np.concatenate([v.ravel() for v in values])
-    assert np.all(flat == flat[0]), "a torn file: weights from two saves"
-    return float(flat[0])
-
-
-def _writer(model, save, start: int) -> None:
-    """The child: save versions start+1, start+2, ... until killed."""
-    try:
-        version = start
-        while True:
-            version += 1
-            for w in model.weights:
-                w.data[...] = version
-            save(model)
-    finally:
-        os._exit(0)
-
-
-def _kill_trials(tmp_path, save, load, trials: int) -> list[float]:
-    model = _model()
-    for w in model.weights:
-        w.data[...] = 0
-    save(model)
-    t0 = time.perf_counter()
-    save(model)
-    seconds = time.perf_counter() - t0
-    rng = random.Random(1234)
-    seen, versions = 0.0, []
-    for _ in range(trials):
-        pid = os.fork()
-        if pid == 0:
-            _writer(model, save, int(seen))
-        time.sleep(rng.uniform(0, 3 * seconds))
-        os.kill(pid, signal.SIGKILL)
-        _, status = os.waitpid(pid, 0)
-        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
-        version = _version(load())
-        assert version >= seen
-        seen = version
-        versions.append(version)
-        for leftover in tmp_path.glob(".*.tmp"):  # a killed save's temporary
-            leftover.unlink()
-    return versions
+from benchmarks.bench_saving import kill_model, kill_trials
+from numdl import models
 
 
 def test_killed_model_saves_leave_a_whole_file(tmp_path):
     path = tmp_path / "m.numdl"
-    versions = _kill_trials(
-        tmp_path,
+    versions = kill_trials(
         lambda m: m.save(path),
         lambda: models.load_model(path).get_weights(),
+        kill_model(),
         trials=60,
+        folder=str(tmp_path),
     )
     assert len(versions) == 60
     assert len(set(versions)) > 10  # the kills fell at many different moments
@@ -86,11 +32,43 @@ def test_killed_model_saves_leave_a_whole_file(tmp_path):
 
 def test_killed_weight_saves_leave_a_whole_file(tmp_path):
     path = tmp_path / "w.weights.safetensors"
-    target = _model()
+    target = kill_model()
 
     def load():
         target.load_weights(path)
         return target.get_weights()
 
-    versions = _kill_trials(tmp_path, lambda m: m.save_weights(path), load, trials=20)
+    versions = kill_trials(
+        lambda m: m.save_weights(path), load, kill_model(), 20, str(tmp_path)
+    )
     assert len(set(versions)) > 3
+    assert os.listdir(tmp_path) == ["w.weights.safetensors"]
+
+
+def test_a_torn_file_would_be_caught(tmp_path, monkeypatch):
+    # The check has teeth: with plain (non-atomic) writes the trials fail.
+    import contextlib
+
+    from numdl.saving import model_io
+
+    @contextlib.contextmanager
+    def in_place(path):
+        with open(path, "wb") as f:
+            yield f
+
+    monkeypatch.setattr(model_io, "atomic_write", in_place)
+    path = tmp_path / "m.numdl"
+    failures = 0
+    for seed in range(3):
+        try:
+            kill_trials(
+                lambda m: m.save(path),
+                lambda: models.load_model(path).get_weights(),
+                kill_model(),
+                trials=30,
+                folder=str(tmp_path),
+                seed=seed,
+            )
+        except (ValueError, AssertionError):
+            failures += 1
+    assert failures > 0

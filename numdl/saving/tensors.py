@@ -18,6 +18,7 @@ import io
 import json
 import math
 import struct
+import tokenize
 import zipfile
 import zlib
 from typing import IO, Any
@@ -165,7 +166,7 @@ def _entry(name: str, value: Any, where: str) -> tuple[str, np.dtype, tuple, int
         value.get("shape"),
         value.get("data_offsets"),
     )
-    if code not in _CODES:
+    if not isinstance(code, str) or code not in _CODES:
         raise FileProblem(
             where, f"tensor {name!r}: dtype {code!r} is not one of {sorted(_CODES)}"
         )
@@ -300,22 +301,40 @@ def read_npz(f: IO[bytes], where: str) -> tuple[dict[str, np.ndarray], dict[str,
 
 
 def _npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> np.ndarray:
+    """One ``.npy`` entry: header checked (dtype, size within the entry) first."""
+    name = info.filename
     with zf.open(info) as g:
-        try:
-            array = np.lib.format.read_array(g, allow_pickle=False)
-        except ValueError as e:
+        dtype, shape, fortran = _npy_header(g, name, where)
+        if dtype.newbyteorder("=") not in ALLOWED_DTYPES:
             raise FileProblem(
                 where,
-                f"array {info.filename!r} cannot be read without pickle "
-                f"(object arrays are refused) or is damaged: {e}",
-            ) from None
-    if array.dtype.newbyteorder("=") not in ALLOWED_DTYPES:
-        raise FileProblem(
-            where,
-            f"array {info.filename!r} has dtype {array.dtype}; only "
-            "booleans, integers and floats are accepted",
-        )
-    return array.astype(array.dtype.newbyteorder("="), copy=False)
+                f"array {name!r} has dtype {dtype}: only booleans, integers and "
+                "floats are accepted (object arrays are refused: no pickle)",
+            )
+        if math.prod(shape) * dtype.itemsize > info.file_size:
+            raise FileProblem(
+                where,
+                f"array {name!r} claims shape {shape} ({dtype}), more than its "
+                f"{info.file_size}-byte entry holds",
+            )
+        if fortran:
+            return _read_array(g, dtype, shape[::-1], where).T
+        return _read_array(g, dtype, shape, where)
+
+
+def _npy_header(g: IO[bytes], name: str, where: str) -> tuple[np.dtype, tuple, bool]:
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(g)
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(g)
+        elif version == (2, 0):
+            shape, fortran, dtype = fmt.read_array_header_2_0(g)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+    except (ValueError, SyntaxError, TypeError, tokenize.TokenError) as e:
+        raise FileProblem(where, f"array {name!r}: bad .npy header ({e})") from None
+    return np.dtype(dtype), tuple(shape), bool(fortran)
 
 
 def check_zip(
