@@ -1,12 +1,9 @@
 """The README's Python examples run as written."""
 
-import re
-from pathlib import Path
-
 import pytest
+from _markdown import ROOT, python_blocks, run_block
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+BLOCKS = python_blocks(ROOT / "README.md")
 
 
 def test_readme_has_python_examples():
@@ -15,8 +12,7 @@ def test_readme_has_python_examples():
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
 def test_readme_example_runs(index, capsys):
-    namespace = {}
-    exec(compile(BLOCKS[index], f"README block {index}", "exec"), namespace)
+    namespace = run_block(BLOCKS[index], f"README block {index}", {})
     if "accuracy" in namespace:  # the Keras example
         assert namespace["accuracy"] >= 0.95
         assert namespace["probabilities"].shape == (359, 10)
