@@ -252,7 +252,10 @@ def check_model_gradients(
     ``max|numeric - autograd| / max(max|numeric|, max|autograd|, 1e-6)``
     (gradients below 1e-6 are compared absolutely: central differences are
     only accurate to ~1e-10 there). ``max_entries`` checks that many random
-    entries per weight instead of all (two forward passes each).
+    entries per weight instead of all (two forward passes each). Every pass
+    draws the same random numbers from ``numdl.config.rng()`` (rewound before
+    each), so ``training=True`` works with Dropout and noise layers too
+    (except layers given their own ``seed``).
 
     >>> import numdl
     >>> model = numdl.Sequential([numdl.Input(shape=(3,)),
@@ -261,15 +264,19 @@ def check_model_gradients(
     >>> report.ok, report.worst_error < 1e-7
     (True, True)
     """
+    from numdl.autograd.grad_mode import no_grad
+
     loss_fn = _model_loss(model, loss)
     if not model.built:
-        model(x[:1] if isinstance(x, np.ndarray) else x, training=training)
+        with no_grad():
+            model(x)
     rng = np.random.default_rng(seed)
     owners = _weight_owners(model)
-    with float64_model(model):
+    with float64_model(model), _same_random_draws() as rewind:
         x64, y64 = _as_float64(x), _as_float64(y)
 
         def objective() -> Any:
+            rewind()
             return _objective(model, loss_fn, x64, y64, training)
 
         weights = list(model.trainable_weights)
@@ -306,10 +313,13 @@ def _weight_owners(model: Any) -> dict[int, str]:
     """``id(weight) -> "layer/weight"`` for every trainable weight."""
     from numdl.diagnostics import sublayers
 
-    names = {}
+    names: dict[int, str] = {}
     for layer in reversed([model, *sublayers(model)]):  # innermost owner wins
-        for w in layer._own_weights:
-            names.setdefault(id(w), f"{layer.name}/{w.name}")
+        for i, w in enumerate(layer._own_weights):
+            if id(w) not in names:
+                taken = f"{layer.name}/{w.name}" in names.values()
+                suffix = f"_{i}" if taken or not w.name else ""
+                names[id(w)] = f"{layer.name}/{w.name or 'weight'}{suffix}"
     return names
 
 
@@ -375,6 +385,23 @@ def _weight_error(
     picked = analytic[entries]
     scale = max(np.abs(numeric).max(initial=0), np.abs(picked).max(initial=0), 1e-6)
     return float(np.abs(numeric - picked).max(initial=0) / scale)
+
+
+@contextmanager
+def _same_random_draws() -> Iterator[Callable[[], None]]:
+    """Yield ``rewind()``, which puts numdl's generator back where it was."""
+    from numdl import config
+
+    generator = config.rng()
+    state = generator.bit_generator.state
+
+    def rewind() -> None:
+        generator.bit_generator.state = state
+
+    try:
+        yield rewind
+    finally:
+        rewind()
 
 
 @contextmanager

@@ -157,3 +157,25 @@ def test_no_loss_is_a_clear_error():
     model = numdl.Sequential([numdl.Input(shape=(4,)), layers.Dense(3)])
     with pytest.raises(ValueError, match="check_model_gradients: no loss"):
         check_model_gradients(model, np.ones((2, 4)), np.ones((2, 3)))
+
+
+def test_dropout_in_training_mode_draws_the_same_mask_every_pass():
+    numdl.config.set_random_seed(0)
+    x, y = data()
+    model = numdl.Sequential(
+        [
+            numdl.Input(shape=(4,)),
+            layers.Dense(6, activation="tanh", name="d1"),
+            layers.Dropout(0.5),
+            layers.Dense(3, name="d2"),
+        ]
+    )
+    state = numdl.config.rng().bit_generator.state
+    loss = numdl.losses.SparseCategoricalCrossentropy(from_logits=True)
+    report = check_model_gradients(model, x, y, loss, training=True)
+    assert report.ok, str(report)
+    assert numdl.config.rng().bit_generator.state == state  # no draws consumed
+    # Dropout is active: the training loss differs from the inference one.
+    train = float(loss(y, model(x, training=True)).data)
+    infer = float(loss(y, model(x, training=False)).data)
+    assert train != pytest.approx(infer)
