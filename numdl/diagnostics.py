@@ -63,7 +63,9 @@ class GradientMonitor(Callback):
     ``apply_gradients`` (gradients and weights before and after each step)
     and the ``call`` of layers with a ReLU/sigmoid/tanh ``activation``
     (their outputs, on training steps only), and removes the wrappers at the
-    end of ``fit``. Nothing is added to training without a monitor.
+    end of ``fit``. Nothing is added to training without a monitor; with
+    one, each step also copies the weights (for the update ratio) and reads
+    the watched layers' outputs once.
 
     >>> import numpy as np, numdl
     >>> from numdl import layers
@@ -149,7 +151,7 @@ class GradientMonitor(Callback):
             pairs = list(grads_and_vars)
             before = self._record_gradients(pairs)
             result = apply(pairs)
-            self._record_updates(pairs, before)
+            self._record_updates(before)
             return result
 
         optimizer.apply_gradients = watched
@@ -191,7 +193,8 @@ class GradientMonitor(Callback):
             self._add(name, "grad", norm)
         return before
 
-    def _record_updates(self, pairs: list[Any], before: dict[str, list[Any]]) -> None:
+    def _record_updates(self, before: dict[str, list[Any]]) -> None:
+        """Add each layer's ``||step|| / ||weights before||``."""
         for name, saved in before.items():
             change = weight = 0.0
             for param, old in saved:
