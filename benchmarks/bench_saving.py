@@ -264,6 +264,7 @@ def fuzz_campaign(
     valid = valid_files(model, folder)
     rng = np.random.default_rng(seed)
     outcomes: Counter[str] = Counter()
+    by_kind: Counter[tuple[str, str]] = Counter()
     unexpected: list[str] = []
     slowest = 0.0
     for i in range(n):
@@ -278,13 +279,20 @@ def fuzz_campaign(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                outcomes[load_outcome(path, target, model)] += 1
+                outcome = load_outcome(path, target, model)
+            outcomes[outcome] += 1
+            by_kind[kind, outcome] += 1
         except Exception as e:  # an unexpected error is the finding
             unexpected.append(f"{target}/{kind}: {type(e).__name__}: {e}"[:300])
         slowest = max(slowest, time.perf_counter() - start)
         if progress is not None:
             progress(i)
-    return {"outcomes": dict(outcomes), "unexpected": unexpected, "slowest_s": slowest}
+    return {
+        "outcomes": dict(outcomes),
+        "by_kind": {f"{k}: {o}": n for (k, o), n in sorted(by_kind.items())},
+        "unexpected": unexpected,
+        "slowest_s": slowest,
+    }
 
 
 # ------------------------------------------------------------ kill trials
@@ -295,12 +303,13 @@ def kill_trials(
     trials: int,
     folder: str,
     seed: int = 1234,
-) -> list[float]:
+) -> tuple[list[float], int]:
     """SIGKILL a forked writer at random moments; check the file each time.
 
     The writer sets every weight to its save's number before saving; after
     each kill the file must load with one number throughout, no older than
-    the last one seen. Returns the number seen after each trial.
+    the last one seen. Returns the number seen after each trial, and how many
+    kills fell inside a write (they left a temporary file behind).
     """
     for w in model.weights:
         w.data[...] = 0
@@ -309,7 +318,7 @@ def kill_trials(
     save(model)
     seconds = time.perf_counter() - start
     rng = random.Random(seed)
-    seen, versions = 0.0, []
+    seen, versions, mid_write = 0.0, [], 0
     for _ in range(trials):
         pid = os.fork()
         if pid == 0:
@@ -322,10 +331,11 @@ def kill_trials(
         assert version >= seen, f"went back from save {seen} to {version}"
         seen = version
         versions.append(version)
-        for name in os.listdir(folder):  # a killed save's temporary file
-            if name.startswith(".") and name.endswith(".tmp"):
-                os.unlink(os.path.join(folder, name))
-    return versions
+        leftovers = [n for n in os.listdir(folder) if n.endswith(".tmp")]
+        mid_write += bool(leftovers)
+        for name in leftovers:  # a killed save's temporary file
+            os.unlink(os.path.join(folder, name))
+    return versions, mid_write
 
 
 def _writer(model: Any, save: Callable[[Any], None], start: int) -> None:
@@ -362,7 +372,7 @@ import numpy as np
 import numdl
 from numdl import layers, models
 
-width, depth, path, adam = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+width, depth, path, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 def status(key):
     for line in open("/proc/self/status"):
         if line.startswith(key):
@@ -370,39 +380,42 @@ def status(key):
 numdl.config.set_random_seed(0)
 model = models.Sequential([layers.Input((width,))] +
     [layers.Dense(width) for _ in range(depth)])
-state_bytes = 0
-if adam == "1":
+if mode == "adam":
     model.compile("adam", "mse")
     x = np.ones((2, width), "float32")
     model.train_on_batch(x, x)
-    state_bytes = sum(v.nbytes for v in model.optimizer.variables)
 weights = sum(w.data.nbytes for w in model.weights)
 before = status("VmRSS")
 with open("/proc/self/clear_refs", "w") as f:
     f.write("5")  # reset VmHWM to the current RSS
 start = time.perf_counter()
-model.save(path)
+if mode == "library":  # the control: the file's bytes built in memory first
+    from safetensors.numpy import save
+    with open(path, "wb") as f:
+        f.write(save({w.path + str(i): w.data for i, w in enumerate(model.weights)}))
+else:
+    model.save(path)
 save_s = time.perf_counter() - start
 peak = status("VmHWM")
-start = time.perf_counter()
-loaded = models.load_model(path)
-load_s = time.perf_counter() - start
-pairs = zip(model.weights, loaded.weights)
-same = all(np.array_equal(a.data, b.data) for a, b in pairs)
+load_s, same = float("nan"), None
+if mode != "library":
+    start = time.perf_counter()
+    loaded = models.load_model(path)
+    load_s = time.perf_counter() - start
+    pairs = zip(model.weights, loaded.weights)
+    same = all(np.array_equal(a.data, b.data) for a, b in pairs)
 print(json.dumps({"params": model.count_params(), "weights_bytes": weights,
-    "optimizer_bytes": state_bytes, "file_bytes": os.path.getsize(path),
-    "rss_before": before, "peak_growth": peak - before, "save_s": save_s,
-    "load_s": load_s, "identical": same}))
+    "file_bytes": os.path.getsize(path), "peak_growth": peak - before,
+    "save_s": save_s, "load_s": load_s, "identical": same}))
 """
 
 
-def largest_model(width: int, depth: int, folder: str, adam: bool) -> dict[str, Any]:
-    """Save and load a ``depth`` x Dense(``width``) model in a fresh process."""
+def largest_model(width: int, depth: int, folder: str, mode: str) -> dict[str, Any]:
+    """Save (``mode``: "plain", "adam" or the "library" control) and load a
+    ``depth`` x Dense(``width``) model in a fresh process."""
     path = os.path.join(folder, "large.numdl")
-    cmd = [sys.executable, "-c", _MEMORY_CHILD, str(width), str(depth), path]
-    out = subprocess.run(
-        [*cmd, "1" if adam else "0"], capture_output=True, text=True, check=True
-    )
+    cmd = [sys.executable, "-c", _MEMORY_CHILD, str(width), str(depth), path, mode]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     os.unlink(path)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -428,7 +441,7 @@ def report_kills(trials: int, folder: str) -> None:
 
     path = os.path.join(folder, "killed.numdl")
     start = time.perf_counter()
-    versions = kill_trials(
+    versions, mid_write = kill_trials(
         lambda m: m.save(path),
         lambda: models.load_model(path).get_weights(),
         kill_model(),
@@ -437,8 +450,9 @@ def report_kills(trials: int, folder: str) -> None:
     )
     seconds = time.perf_counter() - start
     print("## Kill trials (SIGKILL of a writer saving a 1 MB .numdl)\n")
-    print(f"- trials: {len(versions)}, file whole and loadable after every one")
-    print(f"- distinct saves seen: {len(set(versions))} (kills landed mid-write too)")
+    print(f"- trials: {len(versions)}; after each, the file loaded whole")
+    print(f"- kills inside a write (a temporary file left): {mid_write}")
+    print(f"- distinct saves found after the kills: {len(set(versions))}")
     print(f"- time: {seconds:.1f} s\n")
 
 
@@ -449,6 +463,7 @@ def report_fuzz(n: int, folder: str) -> None:
     print("## Fuzzing (mutated files loaded)\n")
     print(f"- files: {n} ({', '.join(TARGETS)}; mutations: {', '.join(KINDS)})")
     print(f"- outcomes: {result['outcomes']}")
+    print(f"- by mutation: {result['by_kind']}")
     print(f"- unexpected exceptions: {len(result['unexpected'])}")
     for line in result["unexpected"][:10]:
         print(f"  - {line}")
@@ -460,21 +475,25 @@ def report_fuzz(n: int, folder: str) -> None:
 def report_large(width: int, depth: int, folder: str) -> None:
     print("## Largest model round trip (fresh process)\n")
     print(
-        "| model | params | weights | file | peak RSS growth in save "
+        "| save | params | weights | file | peak RSS growth in save "
         "| / weights | save | load | identical |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    for adam in (False, True):
-        r = largest_model(width, depth, folder, adam)
-        mib = 2**20
-        name = f"{depth} x Dense({width})" + (" + Adam state" if adam else "")
+    names = {
+        "plain": "model.save",
+        "adam": "model.save, with Adam state",
+        "library": "control: bytes from safetensors.numpy.save",
+    }
+    mib = 2**20
+    for mode, name in names.items():
+        r = largest_model(width, depth, folder, mode)
         print(
             f"| {name} | {r['params']:,} | {r['weights_bytes'] / mib:.0f} MiB "
             f"| {r['file_bytes'] / mib:.0f} MiB | {r['peak_growth'] / mib:.1f} MiB "
             f"| {r['peak_growth'] / r['weights_bytes']:.3f} | {r['save_s']:.2f} s "
             f"| {r['load_s']:.2f} s | {r['identical']} |"
         )
-    print()
+    print(f"\n({depth} x Dense({width}), float32.)\n")
 
 
 if __name__ == "__main__":

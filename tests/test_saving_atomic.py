@@ -18,7 +18,7 @@ from numdl import models
 
 def test_killed_model_saves_leave_a_whole_file(tmp_path):
     path = tmp_path / "m.numdl"
-    versions = kill_trials(
+    versions, mid_write = kill_trials(
         lambda m: m.save(path),
         lambda: models.load_model(path).get_weights(),
         kill_model(),
@@ -27,6 +27,7 @@ def test_killed_model_saves_leave_a_whole_file(tmp_path):
     )
     assert len(versions) == 60
     assert len(set(versions)) > 10  # the kills fell at many different moments
+    assert mid_write > 5  # ... many of them inside a write
     assert os.listdir(tmp_path) == ["m.numdl"]
 
 
@@ -38,7 +39,7 @@ def test_killed_weight_saves_leave_a_whole_file(tmp_path):
         target.load_weights(path)
         return target.get_weights()
 
-    versions = kill_trials(
+    versions, _ = kill_trials(
         lambda m: m.save_weights(path), load, kill_model(), 20, str(tmp_path)
     )
     assert len(set(versions)) > 3

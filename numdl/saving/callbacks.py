@@ -240,7 +240,7 @@ class BackupAndRestore(Callback):
         self._restored = None
         self._batches_since_save, self._last_batch_seen = 0, -1
         if os.path.exists(self.path):
-            self._restored = read_backup(self.model, self.path)
+            self._restored = _load_backup(self.model, self.path)
             epoch, step = self._restored["epoch"], self._restored["step"]
             self._last_batch_seen = step - 1
             self.model._resume_at = _ResumePoint(epoch, step, self._restore_step)
@@ -304,10 +304,10 @@ class BackupAndRestore(Callback):
         scalars, arrays = _metric_states(self.model)
         state["metrics"] = scalars
         os.makedirs(self.backup_dir, exist_ok=True)
-        write_backup(self.model, self.path, state, arrays)
+        _write_backup(self.model, self.path, state, arrays)
 
 
-def write_backup(
+def _write_backup(
     model: Any, path: str, state: dict[str, Any], metric_arrays: dict[str, Any]
 ) -> None:
     """One atomic zip: training state JSON, weights, optimizer, metric arrays."""
@@ -324,7 +324,7 @@ def write_backup(
                 model_io.write_tensors(entry, arrays, meta, fmt)
 
 
-def read_backup(model: Any, path: str) -> dict[str, Any]:
+def _load_backup(model: Any, path: str) -> dict[str, Any]:
     """Load a backup into ``model``; return its training state (checked)."""
     try:
         with open(path, "rb") as f, zipfile.ZipFile(f) as zf:
@@ -344,11 +344,11 @@ def _read_backup(model: Any, zf: zipfile.ZipFile, path: str) -> dict[str, Any]:
     raw = tio.read_entry_bytes(zf, _STATE, model_io.MAX_CONFIG_BYTES, path)
     state = _check_state(tio.parse_json(raw, path, _STATE), path)
     fmt = state["tensor_format"]
-    weights, metadata = model_io._entry_tensors(zf, f"model.weights.{fmt}", fmt, path)
+    weights, metadata = model_io.entry_tensors(zf, f"model.weights.{fmt}", fmt, path)
     model_io.assign_weights(model, weights, metadata, path)
-    optimizer, _ = model_io._entry_tensors(zf, f"optimizer.{fmt}", fmt, path)
+    optimizer, _ = model_io.entry_tensors(zf, f"optimizer.{fmt}", fmt, path)
     model_io.load_optimizer_state(model, optimizer, path)
-    arrays, _ = model_io._entry_tensors(zf, f"metrics.{fmt}", fmt, path)
+    arrays, _ = model_io.entry_tensors(zf, f"metrics.{fmt}", fmt, path)
     state["metrics"] = _merge_metric_states(state["metrics"], arrays, path)
     return state
 

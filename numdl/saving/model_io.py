@@ -20,6 +20,7 @@ field, and refuses a damaged or hostile file with a ``ValueError`` naming it.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import warnings
@@ -81,7 +82,13 @@ def weights_format_of(path: str, where: str) -> str:
 def write_tensors(
     f: IO[bytes], arrays: dict[str, Any], metadata: dict[str, str], fmt: str
 ) -> None:
-    """Write named arrays in ``fmt`` (``"safetensors"`` or ``"npz"``)."""
+    """Write named arrays in ``fmt`` (``"safetensors"`` or ``"npz"``).
+
+    >>> import io
+    >>> buf = io.BytesIO(); write_tensors(buf, {"a": np.ones(2)}, {}, "npz")
+    >>> _ = buf.seek(0); read_tensors(buf, len(buf.getvalue()), "npz", "buf")[0]
+    {'a': array([1., 1.])}
+    """
     if fmt == "safetensors":
         tio.write_safetensors(f, arrays, metadata)
     else:
@@ -91,11 +98,18 @@ def write_tensors(
 def read_tensors(
     f: IO[bytes], size: int, fmt: str, where: str
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Read named arrays in ``fmt``; a seekable copy is made for ``.npz``."""
+    """Read named arrays in ``fmt`` (an ``.npz`` zip entry is read into memory,
+    as zipfile needs to seek in it).
+
+    >>> import io
+    >>> buf = io.BytesIO(); write_tensors(buf, {"a": np.ones(1)}, {}, "safetensors")
+    >>> _ = buf.seek(0); read_tensors(buf, len(buf.getvalue()), "safetensors", "b")
+    ({'a': array([1.])}, {})
+    """
     if fmt == "safetensors":
         return tio.read_safetensors(f, size, where)
     if not f.seekable():
-        f = tio.seekable_copy(f)
+        f = io.BytesIO(f.read())
     return tio.read_npz(f, where)
 
 
@@ -124,7 +138,13 @@ def weight_groups(model: Any) -> list[tuple[Any, list[Any]]]:
 
 
 def weights_payload(model: Any) -> tuple[dict[str, Any], dict[str, str]]:
-    """The weights as named arrays (no copies) and the manifest metadata."""
+    """The weights as named arrays (no copies) and the manifest metadata.
+
+    >>> from numdl import layers, models
+    >>> m = models.Sequential([layers.Input((3,)), layers.Dense(2, name="out")])
+    >>> list(weights_payload(m)[0])
+    ['0000/out/0', '0000/out/1']
+    """
     arrays: dict[str, Any] = {}
     layers = []
     for i, (layer, weights) in enumerate(weight_groups(model)):
@@ -168,6 +188,19 @@ def load_weights(
     out); names may differ. Shape mismatches are listed layer by layer in
     one ``ValueError``, or, with ``skip_mismatch=True``, those layers are
     left as they are (with a warning).
+
+    >>> import os, tempfile
+    >>> from numdl import layers, models
+    >>> path = os.path.join(tempfile.mkdtemp(), "w.weights.safetensors")
+    >>> models.Sequential([layers.Input((3,)), layers.Dense(2, name="a")]).save_weights(
+    ...     path
+    ... )
+    >>> other = models.Sequential([layers.Input((4,)), layers.Dense(2, name="b")])
+    >>> try:
+    ...     load_weights(other, path)
+    ... except ValueError as e:
+    ...     print(str(e).splitlines()[-1])
+      layer 'b' (Dense), file layer 'a': kernel: model (4, 2), file (3, 2)
     """
     path = os.fspath(filepath)
     fmt = weights_format_of(path, "load_weights")
@@ -184,7 +217,15 @@ def assign_weights(
     where: str,
     skip_mismatch: bool = False,
 ) -> None:
-    """Check the arrays against the model, layer by layer, then assign them."""
+    """Check the arrays against the model, layer by layer, then assign them.
+
+    >>> from numdl import layers, models
+    >>> m = models.Sequential([layers.Input((1,)), layers.Dense(1)])
+    >>> arrays, metadata = weights_payload(m)
+    >>> arrays = {k: np.full_like(v, 2.0) for k, v in arrays.items()}
+    >>> assign_weights(m, arrays, metadata, "in memory"); m.get_weights()[0]
+    array([[2.]], dtype=float32)
+    """
     file_layers = _manifest_layers(metadata, arrays, where)
     groups = weight_groups(model)
     problems, matched = [], []
@@ -270,13 +311,28 @@ def _mismatches(weights: list[Any], values: list[tuple[str, np.ndarray]]) -> str
 
 # ---------------------------------------------------------------- optimizer
 def optimizer_payload(model: Any) -> dict[str, Any]:
-    """The optimizer's live state arrays, slots keyed by trainable position."""
+    """The optimizer's live state arrays, slots keyed by trainable position.
+
+    >>> from numdl import layers, models
+    >>> m = models.Sequential([layers.Input((1,)), layers.Dense(1)])
+    >>> m.compile("adam", "mse"); m.optimizer.build(m.trainable_weights)
+    >>> sorted(optimizer_payload(m))
+    ['0/momentum', '0/velocity', '1/momentum', '1/velocity', 'iterations']
+    """
     state = model.optimizer.state_of(list(model.trainable_weights))
     return {key: to_numpy(value) for key, value in state.items()}
 
 
 def load_optimizer_state(model: Any, arrays: dict[str, Any], where: str) -> None:
-    """Restore :func:`optimizer_payload` output into ``model.optimizer``."""
+    """Restore :func:`optimizer_payload` output into ``model.optimizer``.
+
+    >>> from numdl import layers, models
+    >>> m = models.Sequential([layers.Input((1,)), layers.Dense(1)])
+    >>> m.compile("sgd", "mse")
+    >>> load_optimizer_state(m, {"iterations": np.array(5)}, "f")
+    >>> m.optimizer.iterations
+    5
+    """
     try:
         model.optimizer.load_state_of(arrays, list(model.trainable_weights))
     except ValueError as e:
@@ -311,7 +367,7 @@ def save_model(
             f"save_model: weights_format must be 'safetensors' or 'npz', got {fmt!r}"
         )
     _check_overwrite(path, overwrite, "save_model")
-    config = model_file_config(model, fmt)
+    config = _model_file_config(model, fmt)
     weights, metadata = weights_payload(model)
     with atomic_write(path) as f, zipfile.ZipFile(f, "w") as zf:
         zf.writestr(_CONFIG, json.dumps(config, indent=1), zipfile.ZIP_DEFLATED)
@@ -322,7 +378,7 @@ def save_model(
                 write_tensors(entry, optimizer_payload(model), {}, fmt)
 
 
-def model_file_config(model: Any, fmt: str) -> dict[str, Any]:
+def _model_file_config(model: Any, fmt: str) -> dict[str, Any]:
     """``config.json``'s contents for ``model``."""
     from numdl import __version__, optimizers
     from numdl.models.model import serialize_layer
@@ -356,7 +412,15 @@ def load_model(
 ) -> Any:
     """Recreate a model saved by :func:`save_model` (without running any code
     from the file: custom classes come from ``custom_objects`` or
-    ``register_serializable``)."""
+    ``register_serializable``).
+
+    >>> import os, tempfile
+    >>> from numdl import layers, models
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.numdl")
+    >>> models.Sequential([layers.Input((2,)), layers.Dense(1)]).save(path)
+    >>> type(load_model(path)).__name__
+    'Sequential'
+    """
     path = os.fspath(filepath)
     _require_file(path)
     try:
@@ -379,13 +443,13 @@ def _load_archive(
     fmt = config["weights_format"]
     with custom_object_scope(custom_objects):
         model = _rebuild(config, custom_objects, path)
-        arrays, metadata = _entry_tensors(zf, f"model.weights.{fmt}", fmt, path)
+        arrays, metadata = entry_tensors(zf, f"model.weights.{fmt}", fmt, path)
         assign_weights(model, arrays, metadata, path)
         if compile and config["compile"] is not None:
             _compile(model, config, path)
             name = f"optimizer.{fmt}"
             if name in zf.namelist():
-                state, _ = _entry_tensors(zf, name, fmt, path)
+                state, _ = entry_tensors(zf, name, fmt, path)
                 load_optimizer_state(model, state, path)
     return model
 
@@ -413,14 +477,23 @@ def _check_config(config: Any, path: str) -> dict[str, Any]:
     return config
 
 
-def _entry_tensors(
+def entry_tensors(
     zf: zipfile.ZipFile, name: str, fmt: str, path: str
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The arrays and metadata of the tensor entry ``name`` of an archive.
+
+    >>> import io
+    >>> buf = io.BytesIO()
+    >>> with zipfile.ZipFile(buf, "w") as z, z.open("t.npz", "w") as f:
+    ...     write_tensors(f, {"a": np.zeros(1)}, {}, "npz")
+    >>> entry_tensors(zipfile.ZipFile(buf), "t.npz", "npz", "buf")[0]
+    {'a': array([0.])}
+    """
     if name not in zf.namelist():
         raise tio.FileProblem(path, f"entry {name!r} is missing")
-    stream, size = tio.entry_stream(zf, name)
-    with stream:
-        return read_tensors(stream, size, fmt, f"{path}:{name}")
+    info = zf.getinfo(name)
+    with zf.open(info) as stream:
+        return read_tensors(stream, info.file_size, fmt, f"{path}:{name}")
 
 
 def _rebuild(config: dict[str, Any], custom_objects: Any, path: str) -> Any:

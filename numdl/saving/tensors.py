@@ -14,7 +14,6 @@ Every problem with the data raises ``ValueError`` naming the file.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import struct
@@ -77,6 +76,7 @@ def write_safetensors(
 ) -> None:
     """Write ``arrays`` in the safetensors format, one tensor at a time.
 
+    >>> import io
     >>> buf = io.BytesIO()
     >>> write_safetensors(buf, {"w": np.arange(3, dtype="float32")})
     >>> _ = buf.seek(0); read_safetensors(buf, len(buf.getvalue()), "buf")[0]["w"]
@@ -102,10 +102,10 @@ def write_safetensors(
     f.write(struct.pack("<Q", len(blob)))
     f.write(blob)
     for array in arrays.values():
-        write_raw(f, array)
+        _write_raw(f, array)
 
 
-def write_raw(f: IO[bytes], array: Any) -> None:
+def _write_raw(f: IO[bytes], array: Any) -> None:
     """Write an array's bytes, little-endian and C-ordered, in chunks."""
     array = np.asarray(array)
     if array.dtype.byteorder == ">":
@@ -123,6 +123,7 @@ def read_safetensors(
 
     Returns the arrays (in file order) and the ``__metadata__`` dict.
 
+    >>> import io
     >>> try:
     ...     read_safetensors(io.BytesIO(b"12"), 2, "x.safetensors")
     ... except ValueError as e:
@@ -260,6 +261,7 @@ def write_npz(
 ) -> None:
     """Write ``arrays`` (and ``metadata`` as a uint8 array of JSON) as ``.npz``.
 
+    >>> import io
     >>> buf = io.BytesIO(); write_npz(buf, {"w": np.ones(2)}, {"k": "v"})
     >>> _ = buf.seek(0); read_npz(buf, "buf")
     ({'w': array([1., 1.])}, {'k': 'v'})
@@ -271,6 +273,7 @@ def write_npz(
 def read_npz(f: IO[bytes], where: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Read and check an ``.npz`` stream (seekable), never unpickling.
 
+    >>> import io
     >>> try:
     ...     read_npz(io.BytesIO(b"not a zip"), "w.npz")
     ... except ValueError as e:
@@ -342,6 +345,7 @@ def check_zip(
 ) -> list[zipfile.ZipInfo]:
     """Refuse archives with unsafe names, encryption, odd compression or bombs.
 
+    >>> import io
     >>> buf = io.BytesIO()
     >>> with zipfile.ZipFile(buf, "w") as z: z.writestr("../evil", b"")
     >>> try:
@@ -406,21 +410,17 @@ def _check_entry(info: zipfile.ZipInfo, where: str) -> None:
 
 
 def read_entry_bytes(zf: zipfile.ZipFile, name: str, limit: int, where: str) -> bytes:
-    """The bytes of one (small) entry, refusing entries larger than ``limit``."""
+    """The bytes of one (small) entry, refusing entries larger than ``limit``.
+
+    >>> import io
+    >>> buf = io.BytesIO()
+    >>> with zipfile.ZipFile(buf, "w") as z: z.writestr("a.json", b"{}")
+    >>> read_entry_bytes(zipfile.ZipFile(buf), "a.json", 10, "x.zip")
+    b'{}'
+    """
     info = zf.getinfo(name)
     if info.file_size > limit:
         raise FileProblem(
             where, f"entry {name!r} is {info.file_size} bytes (limit {limit})"
         )
     return zf.read(info)
-
-
-def entry_stream(zf: zipfile.ZipFile, name: str) -> tuple[IO[bytes], int]:
-    """An open stream on one entry and its uncompressed size."""
-    info = zf.getinfo(name)
-    return zf.open(info), info.file_size
-
-
-def seekable_copy(stream: IO[bytes]) -> IO[bytes]:
-    """A seekable in-memory copy of a stream (for nested ``.npz`` entries)."""
-    return io.BytesIO(stream.read())
