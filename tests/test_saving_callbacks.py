@@ -133,14 +133,15 @@ class _InterruptAt(callbacks.Callback):
             raise _Interrupt
 
 
-def _run(backup, save_freq, interrupt_at=None):
+def _run(backup, save_freq, interrupt_at=None, double=False):
     """A fresh process's view: same seed, new model, the same fit call."""
     numdl.config.set_random_seed(7)
     model, (x, y) = _model(), _data()
     extra = [] if interrupt_at is None else [_InterruptAt(interrupt_at)]
+    cb = callbacks.BackupAndRestore(backup, save_freq, double_checkpoint=double)
     history = model.fit(
         x, y, batch_size=16, epochs=3, validation_split=0.2, verbose=0,
-        callbacks=[callbacks.BackupAndRestore(backup, save_freq=save_freq), *extra],
+        callbacks=[cb, *extra],
     )  # fmt: skip
     return model, history
 
@@ -196,6 +197,26 @@ def test_a_resumed_run_really_restarts_from_the_backup(tmp_path):
         x, y, batch_size=16, epochs=3, validation_split=0.2, verbose=0, callbacks=[cb]
     )
     assert history.epoch == [0, 1, 2]  # epoch 0 came back from the backup
+
+
+def test_double_checkpoint_falls_back_to_the_previous_backup(tmp_path):
+    reference = _final(*_run(tmp_path / "ref", 4))
+    with pytest.raises(_Interrupt):
+        _run(tmp_path / "b", 4, (1, 4), double=True)
+    latest = tmp_path / "b" / "backup.numdl-backup"
+    assert (tmp_path / "b" / "previous.numdl-backup").exists()
+    latest.write_bytes(latest.read_bytes()[:-100])  # damaged
+    with pytest.warns(UserWarning, match="restoring the previous backup"):
+        resumed = _final(*_run(tmp_path / "b", 4, double=True))
+    _assert_identical(resumed, reference)
+    assert not (tmp_path / "b").exists()
+    # without double_checkpoint a damaged backup is an error naming it
+    with pytest.raises(_Interrupt):
+        _run(tmp_path / "c", 4, (1, 4))
+    damaged = tmp_path / "c" / "backup.numdl-backup"
+    damaged.write_bytes(damaged.read_bytes()[:-100])
+    with pytest.raises(ValueError, match="backup.numdl-backup"):
+        _run(tmp_path / "c", 4)
 
 
 _SCRIPT = """

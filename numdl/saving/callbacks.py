@@ -206,7 +206,9 @@ class BackupAndRestore(Callback):
     ``save_freq`` batches, each one an atomic write of
     ``backup_dir/backup.numdl-backup``. When training ends normally the
     backup is deleted (``delete_checkpoint=True``; Keras removes the whole
-    folder, numdl only its own file and the folder if it is then empty).
+    folder, numdl only its own files and the folder if it is then empty).
+    With ``double_checkpoint=True`` the previous backup is kept too, and used
+    when the latest cannot be read (a damaged disk, say).
 
     Random state means numdl's generator (``numdl.config.rng()``); seed it
     with ``numdl.config.set_random_seed`` before ``fit``. Other callbacks'
@@ -220,6 +222,7 @@ class BackupAndRestore(Callback):
         self,
         backup_dir: str | os.PathLike,
         save_freq: Any = "epoch",
+        double_checkpoint: bool = False,
         delete_checkpoint: bool = True,
     ) -> None:
         super().__init__()
@@ -227,8 +230,10 @@ class BackupAndRestore(Callback):
             raise ValueError("BackupAndRestore: backup_dir must be a folder path")
         self.backup_dir = os.fspath(backup_dir)
         self.save_freq = _check_save_freq(save_freq, "BackupAndRestore")
+        self.double_checkpoint = double_checkpoint
         self.delete_checkpoint = delete_checkpoint
         self.path = os.path.join(self.backup_dir, "backup.numdl-backup")
+        self.previous_path = os.path.join(self.backup_dir, "previous.numdl-backup")
         self._batches_since_save = 0
         self._last_batch_seen = -1
         self._epoch = 0
@@ -239,11 +244,24 @@ class BackupAndRestore(Callback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._restored = None
         self._batches_since_save, self._last_batch_seen = 0, -1
-        if os.path.exists(self.path):
-            self._restored = _load_backup(self.model, self.path)
+        self._restored = self._load()
+        if self._restored is not None:
             epoch, step = self._restored["epoch"], self._restored["step"]
             self._last_batch_seen = step - 1
             self.model._resume_at = _ResumePoint(epoch, step, self._restore_step)
+
+    def _load(self) -> dict[str, Any] | None:
+        """The latest backup; with ``double_checkpoint``, the previous one if
+        the latest is missing or cannot be read."""
+        fallback = self.double_checkpoint and os.path.exists(self.previous_path)
+        try:
+            if os.path.exists(self.path):
+                return _load_backup(self.model, self.path)
+        except ValueError as e:
+            if not fallback:
+                raise
+            warnings.warn(f"{e}; restoring the previous backup", stacklevel=3)
+        return _load_backup(self.model, self.previous_path) if fallback else None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch
@@ -274,12 +292,15 @@ class BackupAndRestore(Callback):
             self._write(epoch + 1, 0, (epoch, logs or {}))
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        if self.delete_checkpoint and os.path.exists(self.path):
-            os.remove(self.path)
-            try:
-                os.rmdir(self.backup_dir)
-            except OSError:
-                pass  # not empty: other files are not ours to delete
+        if not self.delete_checkpoint:
+            return
+        for path in (self.path, self.previous_path):
+            if os.path.exists(path):
+                os.remove(path)
+        try:
+            os.rmdir(self.backup_dir)
+        except OSError:
+            pass  # missing, or not empty: other files are not ours to delete
 
     # ----------------------------------------------------------- writing
     def _write(self, epoch: int, step: int, ended: Any) -> None:
@@ -304,6 +325,8 @@ class BackupAndRestore(Callback):
         scalars, arrays = _metric_states(self.model)
         state["metrics"] = scalars
         os.makedirs(self.backup_dir, exist_ok=True)
+        if self.double_checkpoint and os.path.exists(self.path):
+            os.replace(self.path, self.previous_path)
         _write_backup(self.model, self.path, state, arrays)
 
 
