@@ -135,6 +135,22 @@ def test_optimizers_compared_first_gradient_step_by_hand():
     assert history == pytest.approx([0.5 * start @ h @ start, 0.5 * step @ h @ step])
 
 
+def test_losses_compared_on_outliers():
+    module = load("optimizers_compared")
+    fits = module.robust_fits(300)
+    # The squared error's fit is least squares on the same points.
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1.0, 1.0, 100)
+    y = 2.0 * x + 1.0 + rng.normal(scale=0.05, size=100)
+    y[:10] += 8.0
+    slope, intercept = np.polyfit(x, y, 1)
+    mse = fits["mean squared error"]
+    assert mse == pytest.approx((slope, intercept), abs=0.02)
+    for robust in ("mean absolute error", "huber"):
+        assert abs(fits[robust][1] - 1.0) < abs(mse[1] - 1.0) / 4
+        assert fits[robust][0] == pytest.approx(2.0, abs=0.05)
+
+
 def test_forward_by_hand_matches_sequential(tmp_path, capsys):
     module = load("forward_by_hand")
     assert module.main(["--out", str(tmp_path)]) < 1e-12
