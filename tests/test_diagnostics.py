@@ -162,3 +162,36 @@ def test_wrappers_removed_and_records_restart_each_fit():
     assert "apply_gradients" not in model.optimizer.__dict__
     model.fit(x, y, epochs=1, verbose=0, callbacks=[monitor])
     assert monitor.epochs == [0] and len(monitor.grad_norm[hidden.name]) == 1
+
+
+def test_convolution_channels_and_nested_models_are_watched():
+    numdl.config.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 6, 6, 1)).astype("float32")
+    y = (x.mean(axis=(1, 2, 3)) > 0).astype("float32")
+    bias = np.array([-50.0, -50.0, 0.0, 0.0], "float32")
+    conv = layers.Conv2D(4, 3, activation="relu", name="conv")
+    inner = numdl.Sequential([conv, layers.Flatten()], name="features")
+    model = numdl.Sequential(
+        [numdl.Input(shape=(6, 6, 1)), inner, layers.Dense(1, "sigmoid", name="head")]
+    )
+    kernel, _ = conv.get_weights()
+    conv.set_weights([kernel, bias])  # channels 0 and 1 can never fire
+    monitor = fit(model, x, y, epochs=1, batch_size=16, monitor={"verbose": 0})
+    outputs = np.maximum(
+        np.stack(
+            [
+                (x[:, i : i + 3, j : j + 3, :, None] * kernel).sum(axis=(1, 2, 3))
+                for i in range(4)
+                for j in range(4)
+            ],
+            axis=1,
+        )
+        + bias,
+        0,
+    )
+    expected = 1 - (outputs > 0).any(axis=(0, 1)).mean()
+    assert expected == 0.5  # the two biased channels, no more
+    assert monitor.dead_fraction == {"conv": [expected]}
+    assert set(monitor.grad_norm) == {"conv", "head"}
+    assert not any("dead units" in m for m in monitor.warnings)  # 50% is not > 50%
