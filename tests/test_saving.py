@@ -326,3 +326,14 @@ def test_subclassed_model_round_trip(tmp_path):
     np.testing.assert_array_equal(
         model.predict(x, verbose=0), loaded.predict(x, verbose=0)
     )
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path):
+    model = models.Sequential([layers.Input((3,)), layers.Dense(2)])
+    (tmp_path / "plain").write_bytes(b"")  # what open() gives under this umask
+    model.save(tmp_path / "m.numdl")
+    mode = (tmp_path / "m.numdl").stat().st_mode & 0o777
+    assert mode == (tmp_path / "plain").stat().st_mode & 0o777
+    os.chmod(tmp_path / "m.numdl", 0o640)  # a replaced file keeps its mode
+    model.save(tmp_path / "m.numdl")
+    assert (tmp_path / "m.numdl").stat().st_mode & 0o777 == 0o640

@@ -26,8 +26,8 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     >>> target = os.path.join(tempfile.mkdtemp(), "a.bin")
     >>> with atomic_write(target) as f:
     ...     _ = f.write(b"new")
-    >>> open(target, "rb").read()
-    b'new'
+    >>> open(target, "rb").read(), oct(os.stat(target).st_mode & 0o777) != "0o600"
+    (b'new', True)
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -35,6 +35,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
         dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp"
     )
     try:
+        os.chmod(temp, _file_mode(path))  # mkstemp's 0o600 would stick
         with os.fdopen(fd, "w+b") as f:
             yield f
             f.flush()
@@ -45,6 +46,22 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
             os.unlink(temp)
         raise
     fsync_folder(folder)
+
+
+def _file_mode(path: str) -> int:
+    """The replaced file's mode, else what ``open`` would give (0o666 & ~umask)."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        pass
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o644
 
 
 def fsync_folder(folder: str) -> None:

@@ -429,7 +429,9 @@ def load_model(
     except tio.FileProblem:
         raise
     except tio.ZIP_ERRORS as e:
-        raise tio.FileProblem(path, f"not a valid .numdl (zip) file ({e})") from None
+        raise tio.FileProblem(
+            path, f"not a valid .numdl (zip) file ({type(e).__name__}: {e})"
+        ) from None
 
 
 def _load_archive(
