@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from numdl.autograd.tensor import Tensor
+from numdl.backend import to_numpy
 
 
 def _scalar_loss(out: Any, weights: Any) -> Any:
@@ -349,8 +350,9 @@ def _autograd_gradients(objective: Callable[[], Any], weights: list[Any]) -> lis
     for w in weights:
         w.grad = None
     objective().backward()
-    grads = [
-        np.zeros(w.data.size) if w.grad is None else w.grad.reshape(-1) for w in weights
+    grads = [  # on the host: the comparison is bookkeeping
+        np.zeros(w.data.size) if w.grad is None else to_numpy(w.grad).reshape(-1)
+        for w in weights
     ]
     for w in weights:
         w.grad = None
