@@ -27,6 +27,7 @@ def _model():
             layers.Input((6,)),
             layers.Dense(16, activation="relu"),
             layers.Dropout(0.3),
+            layers.GaussianNoise(0.1, seed=5),  # its own generator
             layers.Dense(2, activation="softmax"),
         ]
     )

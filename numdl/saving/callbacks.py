@@ -210,9 +210,14 @@ class BackupAndRestore(Callback):
     With ``double_checkpoint=True`` the previous backup is kept too, and used
     when the latest cannot be read (a damaged disk, say).
 
-    Random state means numdl's generator (``numdl.config.rng()``); seed it
-    with ``numdl.config.set_random_seed`` before ``fit``. Other callbacks'
-    own state (``EarlyStopping``'s counter) is not backed up, as in Keras.
+    Random state means numdl's generator (``numdl.config.rng()``; seed it
+    with ``numdl.config.set_random_seed`` before ``fit``) and the layers' own
+    (``Dropout(seed=...)``); the GPU's generator is not backed up, so a run
+    on CuPy resumes exactly only without random layers. Exact resumption
+    also needs every epoch to be one pass over the data (``steps_per_epoch``
+    unset or a whole pass) and a generator input to be repeatable. Other
+    callbacks' own state (``EarlyStopping``'s counter) is not backed up, as
+    in Keras.
 
     >>> BackupAndRestore("backup", save_freq=100).save_freq
     100
@@ -321,6 +326,10 @@ class BackupAndRestore(Callback):
             "history_epochs": epochs,
             "epoch_rng": now if step == 0 else self._epoch_rng,
             "rng": now,
+            "layer_rngs": {
+                key: gen.bit_generator.state
+                for key, gen in _layer_generators(self.model).items()
+            },
         }
         scalars, arrays = _metric_states(self.model)
         state["metrics"] = scalars
@@ -373,6 +382,15 @@ def _read_backup(model: Any, zf: zipfile.ZipFile, path: str) -> dict[str, Any]:
     model_io.load_optimizer_state(model, optimizer, path)
     arrays, _ = model_io.entry_tensors(zf, f"metrics.{fmt}", fmt, path)
     state["metrics"] = _merge_metric_states(state["metrics"], arrays, path)
+    generators = _layer_generators(model)
+    if set(generators) != set(state["layer_rngs"]):
+        raise tio.FileProblem(
+            path,
+            f"random generators of layers {sorted(state['layer_rngs'])} "
+            f"do not match the model's {sorted(generators)}",
+        )
+    for key, gen in generators.items():
+        _set_rng_state(state["layer_rngs"][key], path, gen)
     return state
 
 
@@ -387,6 +405,7 @@ def _check_state(state: Any, path: str) -> dict[str, Any]:
         "history_epochs": list,
         "epoch_rng": dict,
         "rng": dict,
+        "layer_rngs": dict,
         "metrics": list,
     }
     for key, kind in expected.items():
@@ -401,12 +420,29 @@ def _check_state(state: Any, path: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------- state pieces
-def _set_rng_state(state: dict[str, Any], path: str) -> None:
-    generator = numdl_config.rng().bit_generator
+def _set_rng_state(state: dict[str, Any], path: str, generator: Any = None) -> None:
+    generator = (generator or numdl_config.rng()).bit_generator
     try:
         generator.state = state
     except (TypeError, ValueError, KeyError) as e:
         raise tio.FileProblem(path, f"random state cannot be restored: {e}") from None
+
+
+def _layer_generators(model: Any) -> dict[str, np.random.Generator]:
+    """Layers' own generators (``Dropout(seed=...)``), keyed by position."""
+    found: dict[str, np.random.Generator] = {}
+    seen: set[int] = set()
+
+    def walk(layer: Any, prefix: str) -> None:
+        for attr, value in vars(layer).items():
+            if isinstance(value, np.random.Generator) and id(value) not in seen:
+                seen.add(id(value))
+                found[f"{prefix}{attr}"] = value
+        for i, sub in enumerate(layer._layers):
+            walk(sub, f"{prefix}{i}/")
+
+    walk(model, "")
+    return found
 
 
 def _metrics_of(model: Any) -> list[Any]:
