@@ -216,7 +216,9 @@ def test_load_weights_reports_missing_and_extra_layers(tmp_path):
 def test_file_name_checks_and_overwrite(tmp_path):
     model = models.Sequential([layers.Input((3,)), layers.Dense(2)])
     with pytest.raises(ValueError, match="must end in '.numdl'"):
-        model.save(tmp_path / "m.keras")
+        model.save(tmp_path / "m.h5")
+    model.save(tmp_path / "m.keras")  # a Keras program's name, numdl's content
+    assert models.load_model(tmp_path / "m.keras").count_params() == 8
     with pytest.raises(ValueError, match=".weights.safetensors"):
         model.save_weights(tmp_path / "w.h5")
     model.save(tmp_path / "m.numdl")

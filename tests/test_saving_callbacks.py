@@ -100,8 +100,8 @@ def test_checkpoint_every_n_batches(tmp_path):
 
 
 def test_checkpoint_argument_errors(tmp_path):
-    with pytest.raises(ValueError, match="must end in `.numdl`"):
-        callbacks.ModelCheckpoint(str(tmp_path / "m.keras"))
+    with pytest.raises(ValueError, match="must end in `.numdl` or `.keras`"):
+        callbacks.ModelCheckpoint(str(tmp_path / "m.h5"))
     with pytest.raises(ValueError, match=".weights.safetensors"):
         callbacks.ModelCheckpoint(str(tmp_path / "m.numdl"), save_weights_only=True)
     with pytest.raises(ValueError, match="save_freq"):

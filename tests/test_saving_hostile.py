@@ -100,8 +100,11 @@ def test_wrong_format(tmp_path, saved):
     _refused(other, "does not describe a numdl.model file")
     empty = _zip(tmp_path / "empty.numdl", {})
     _refused(empty, "no config.json")
-    keras_like = _zip(tmp_path / "k.numdl", {"model.weights.h5": b"\x89HDF"})
-    _refused(keras_like, "unexpected entry 'model.weights.h5'")
+    keras_made = {"config.json": b"{}", "metadata.json": b"{}"}
+    keras_made["model.weights.h5"] = b"\x89HDF"
+    _refused(_zip(tmp_path / "k.keras", keras_made), "a Keras .keras file")
+    odd = _zip(tmp_path / "o.numdl", {"config.json": b"{}", "notes.txt": b""})
+    _refused(odd, "unexpected entry 'notes.txt'")
     weights = tmp_path / "w.weights.safetensors"
     weights.write_bytes(b"PK\x03\x04 this is a zip, not safetensors")
     _refused(weights, "safetensors header", load=_model().load_weights)

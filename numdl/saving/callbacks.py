@@ -147,9 +147,9 @@ def _check_suffix(filepath: str, weights_only: bool) -> None:
                 "must end in `.weights.safetensors` or `.weights.npz`, got "
                 f"{filepath!r}"
             )
-    elif not filepath.endswith(".numdl"):
+    elif not filepath.endswith(model_io.MODEL_SUFFIXES):
         raise ValueError(
-            "ModelCheckpoint: the filepath must end in `.numdl` (or use "
+            "ModelCheckpoint: the filepath must end in `.numdl` or `.keras` (or use "
             f"save_weights_only=True with `.weights.npz`), got {filepath!r}"
         )
 

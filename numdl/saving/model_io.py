@@ -1,6 +1,8 @@
 """Model and weight files: ``.numdl`` archives, ``.safetensors`` and ``.npz``.
 
-A ``.numdl`` file is one zip archive:
+A ``.numdl`` file is one zip archive (``model.save`` also accepts a name
+ending in ``.keras``, so Keras programs run unchanged; the content is the
+same, numdl's, which Keras cannot read):
 
 - ``config.json``: format name and version, numdl version, the architecture
   (``serialize_layer(model)``), the build shape of a subclassed model, the
@@ -38,6 +40,7 @@ FORMAT = "numdl.model"
 FORMAT_VERSION = 1
 WEIGHTS_FORMAT = "numdl.weights"
 MAX_CONFIG_BYTES = 64 * 2**20
+MODEL_SUFFIXES = (".numdl", ".keras")
 _CONFIG = "config.json"
 _TENSOR_ENTRIES = {
     f"{stem}.{ext}"
@@ -357,9 +360,10 @@ def save_model(
     8
     """
     path = os.fspath(filepath)
-    if not path.endswith(".numdl"):
+    if not path.endswith(MODEL_SUFFIXES):
         raise ValueError(
-            f"save_model: the file name must end in '.numdl', got {path!r}"
+            f"save_model: the file name must end in '.numdl' (or '.keras', for "
+            f"Keras programs; the content is numdl's), got {path!r}"
         )
     fmt = weights_format or default_format()
     if fmt not in ("safetensors", "npz"):
@@ -437,6 +441,12 @@ def load_model(
 def _load_archive(
     zf: zipfile.ZipFile, path: str, custom_objects: Any, compile: bool
 ) -> Any:
+    if "model.weights.h5" in zf.namelist():
+        raise tio.FileProblem(
+            path,
+            "a Keras .keras file (HDF5 weights): numdl reads the files it "
+            "writes; rebuild the model in numdl and set its weights instead",
+        )
     tio.check_zip(zf, path, allowed={_CONFIG, *_TENSOR_ENTRIES})
     if _CONFIG not in zf.namelist():
         raise tio.FileProblem(path, "no config.json: not a .numdl model file")
