@@ -213,6 +213,17 @@ def test_load_weights_reports_missing_and_extra_layers(tmp_path):
         small.load_weights(tmp_path / "w.weights.safetensors")
 
 
+def test_loading_into_an_unbuilt_model_says_build_it(tmp_path):
+    models.Sequential([layers.Input((3,)), layers.Dense(2)]).save_weights(
+        tmp_path / "w.weights.npz"
+    )
+    unbuilt = models.Sequential([layers.Dense(2)])
+    with pytest.raises(ValueError, match="has no weights yet: build it first"):
+        unbuilt.load_weights(tmp_path / "w.weights.npz")
+    unbuilt.build((None, 3))
+    unbuilt.load_weights(tmp_path / "w.weights.npz")
+
+
 def test_file_name_checks_and_overwrite(tmp_path):
     model = models.Sequential([layers.Input((3,)), layers.Dense(2)])
     with pytest.raises(ValueError, match="must end in '.numdl'"):

@@ -231,6 +231,12 @@ def assign_weights(
     """
     file_layers = _manifest_layers(metadata, arrays, where)
     groups = weight_groups(model)
+    if file_layers and not groups and not getattr(model, "built", True):
+        raise ValueError(
+            f"load_weights: model {getattr(model, 'name', '')!r} has no weights "
+            f"yet: build it first (call it on data, or model.build(input_shape)), "
+            f"then load {where!r}"
+        )
     problems, matched = [], []
     for i in range(max(len(groups), len(file_layers))):
         if i >= len(groups):
