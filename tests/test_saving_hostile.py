@@ -209,6 +209,8 @@ def test_safetensors_headers(tmp_path):
     }
     refused(_safetensors(overlap, b"\0" * 12), "without gaps")
     refused(_safetensors({"a": [1, 2]}), "not a JSON object")
+    deep = {"a": {"dtype": "F32", "shape": [1] * 70, "data_offsets": [0, 4]}}
+    refused(_safetensors(deep, b"\0" * 4), "70 dimensions")
     no_manifest = {"a": {"dtype": "F32", "shape": [2, 1], "data_offsets": [0, 8]}}
     refused(_safetensors(no_manifest, b"\0" * 8), "no numdl weights manifest")
 

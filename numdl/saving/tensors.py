@@ -26,6 +26,7 @@ import numpy as np
 
 MAX_HEADER_BYTES = 100 * 2**20  # the safetensors library's own limit
 MAX_ENTRIES = 100_000
+MAX_DIMS = 32  # NumPy's own limit is 64; no layer weight comes near
 MAX_RATIO = 200  # deflate of real weights: ~1.1x; a zip bomb: ~1000x
 _CHUNK = 16 * 2**20
 # Exceptions the zipfile and zlib modules raise on damaged archives.
@@ -177,6 +178,8 @@ def _entry(name: str, value: Any, where: str) -> tuple[str, np.dtype, tuple, int
             f"tensor {name!r}: shape {shape!r} / data_offsets {offsets!r} "
             "must be lists of non-negative integers (two offsets)",
         )
+    if len(shape) > MAX_DIMS:
+        raise FileProblem(where, f"tensor {name!r}: {len(shape)} dimensions")
     dtype = np.dtype(_CODES[code])
     begin, end = offsets
     if end - begin != math.prod(shape) * dtype.itemsize:
@@ -314,6 +317,8 @@ def _npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> np.ndarray:
                 f"array {name!r} has dtype {dtype}: only booleans, integers and "
                 "floats are accepted (object arrays are refused: no pickle)",
             )
+        if len(shape) > MAX_DIMS:
+            raise FileProblem(where, f"array {name!r}: {len(shape)} dimensions")
         if math.prod(shape) * dtype.itemsize > info.file_size:
             raise FileProblem(
                 where,
