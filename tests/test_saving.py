@@ -350,3 +350,31 @@ def test_saved_files_get_ordinary_permissions(tmp_path):
     os.chmod(tmp_path / "m.numdl", 0o640)  # a replaced file keeps its mode
     model.save(tmp_path / "m.numdl")
     assert (tmp_path / "m.numdl").stat().st_mode & 0o777 == 0o640
+
+
+def test_compile_settings_with_objects_and_several_outputs_round_trip(tmp_path):
+    inputs = layers.Input((4,))
+    hidden = layers.Dense(5, activation="relu")(inputs)
+    score = layers.Dense(1, name="score")(hidden)
+    kind = layers.Dense(3, activation="softmax", name="kind")(hidden)
+    model = models.Model(inputs, {"score": score, "kind": kind})
+    model.compile(
+        optimizer=numdl.optimizers.RMSprop(0.01, rho=0.8),
+        loss={
+            "score": numdl.losses.Huber(delta=0.5),
+            "kind": "sparse_categorical_crossentropy",
+        },
+        loss_weights={"score": 0.3, "kind": 1.0},
+        metrics={"kind": [numdl.metrics.SparseTopKCategoricalAccuracy(k=2)]},
+    )
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 4)).astype("float32")
+    y = {"score": x[:, :1], "kind": rng.integers(0, 3, 32)}
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(tmp_path / "multi.numdl")
+    loaded = models.load_model(tmp_path / "multi.numdl")
+    assert loaded.get_compile_config() == model.get_compile_config()
+    assert loaded.get_compile_config()["loss"]["score"]["config"]["delta"] == 0.5
+    assert loaded.optimizer.rho == 0.8 and loaded.optimizer.iterations == 1
+    expected = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert loaded.evaluate(x, y, verbose=0, return_dict=True) == expected
