@@ -41,6 +41,7 @@ from __future__ import annotations
 import operator
 from typing import Any, NamedTuple
 
+from numdl import parallel
 from numdl.autograd.function import Function
 from numdl.autograd.grad_mode import is_grad_enabled
 from numdl.backend import array_module
@@ -207,13 +208,16 @@ def _windows(xp: Any, x: Any, geo: Geometry) -> Any:
     )
 
 
-def _im2col(xp: Any, x: Any, geo: Geometry, groups: int, ones: bool = False) -> Any:
+def _im2col(
+    xp: Any, x: Any, geo: Geometry, groups: int, ones: bool = False, out: Any = None
+) -> Any:
     """The columns of a (padded) NHWC input: ``(M, kh*kw*C)`` for one group,
     ``(groups, M, kh*kw*C/groups)`` for several; ``M = N*Ho*Wo``.
 
     With ``ones`` (one group), a last column of ones is appended, so that a
     kernel matrix with the bias as its last row adds the bias inside the GEMM
-    (and ``cols.T @ g`` yields the bias gradient as its last row).
+    (and ``cols.T @ g`` yields the bias gradient as its last row). ``out``
+    (one group, not pointwise): the array to write the columns into.
     """
     n, _, _, c = x.shape
     (kh, kw), (ho, wo) = geo.kernel, geo.out
@@ -223,7 +227,7 @@ def _im2col(xp: Any, x: Any, geo: Geometry, groups: int, ones: bool = False) -> 
         return win.transpose(5, 0, 1, 2, 3, 4, 6).reshape(groups, rows, size // groups)
     if not ones and _pointwise(geo):
         return x.reshape(rows, c)  # a view (or a copy of a strided input)
-    cols = xp.empty((rows, size + ones), dtype=x.dtype)
+    cols = xp.empty((rows, size + ones), dtype=x.dtype) if out is None else out
     if ones:
         cols[:, size] = 1
     # Splitting both axes of a (strided) 2-D array is always a view.
@@ -259,7 +263,15 @@ def _column_sums(xp: Any, a: Any) -> Any:
     return xp.ones(a.shape[0], dtype=a.dtype) @ a
 
 
-def _scatter(xp: Any, g2: Any, kernel: Any, shape: tuple, geo: Geometry, groups: int):
+def _scatter(
+    xp: Any,
+    g2: Any,
+    kernel: Any,
+    shape: tuple,
+    geo: Geometry,
+    groups: int,
+    out: Any = None,
+):
     """``sum over windows (i, j)`` of ``g2 @ kernel[i, j].T`` added at the
     window's input positions: the input-gradient of a convolution (col2im of
     ``g2 @ kernel.T``), as ``kh*kw`` GEMMs and strided slice additions.
@@ -267,13 +279,17 @@ def _scatter(xp: Any, g2: Any, kernel: Any, shape: tuple, geo: Geometry, groups:
     ``g2`` is ``(N*Ho*Wo, F)``, ``kernel`` ``(kh, kw, C/groups, F)``, ``shape``
     the NHWC shape of the (padded) input. One GEMM per window writes a
     contiguous block that is added in place, which is faster than one big
-    GEMM followed by additions from the strided column matrix.
+    GEMM followed by additions from the strided column matrix. ``out``: the
+    array (of ``shape``) to write the gradient into.
     """
     n, h, w, c = shape
     ho, wo = geo.out
+    if out is None:
+        out = xp.empty(shape, dtype=g2.dtype)
     if groups == 1 and geo.kernel == (1, 1) and (ho, wo) == (h, w):
-        return (g2 @ kernel[0, 0].T).reshape(shape)  # pointwise: one GEMM
-    out = xp.zeros(shape, dtype=g2.dtype)
+        xp.matmul(g2, kernel[0, 0].T, out=out.reshape(-1, c))  # pointwise: one GEMM
+        return out
+    out[...] = 0
     m = g2.shape[0]
     if groups == 1:
         target, grads = out, g2
@@ -380,6 +396,7 @@ class Conv(Function):
         # against a column of ones) unless the columns are a view of the input.
         fold = bias is not None and not depthwise and groups == 1
         fold = fold and not _pointwise(geo)
+        clipped = False
         if depthwise:
             out = _depthwise(xp, xpad, k4, geo)
             self.xpad = xpad
@@ -388,8 +405,9 @@ class Conv(Function):
             if fold:
                 bias_row = bias.reshape(1, -1).astype(kmat.dtype)
                 kmat = xp.concatenate([kmat, bias_row])
-            if groups == 1 and not _pointwise(geo) and not _backward_follows(self):
-                out = _blockwise_product(xp, xpad, geo, kmat, fold)
+            if groups == 1 and not _pointwise(geo):  # ReLU applied in parts
+                out = self._columns_product(xp, xpad, kmat, geo, fold, relu)
+                clipped = relu
             else:
                 cols = _im2col(xp, xpad, geo, groups, ones=fold)
                 out = cols @ kmat
@@ -398,10 +416,11 @@ class Conv(Function):
                 self.cols = cols
         if bias is not None and not fold:
             out += bias
-        if relu:
+        if relu and not clipped:
             # clip with both bounds takes NumPy's vectorised path: 3.5x faster
             # than maximum(out, 0) (0.3 vs 1.0 ms on 86528 x 32), NaN kept.
             xp.clip(out, 0, xp.inf, out=out)
+        if relu:
             self.out = out
         self.k4, self.groups, self.relu, self.fold = k4, groups, relu, fold
         self.geo, self.layout, self.kernel_shape = geo, layout, kernel.shape
@@ -409,11 +428,38 @@ class Conv(Function):
         n, ho, wo, f = x4.shape[0], geo.out[0], geo.out[1], k4.shape[3]
         return layout.from_nhwc(out.reshape(n, ho, wo, f))
 
+    def _columns_product(self, xp, x, kmat, geo, ones, relu):
+        """``im2col(x) @ kmat`` (+ ReLU) for one group, the batch split over
+        numdl's threads (:mod:`numdl.parallel`); keeps the columns for the
+        backward when one may follow, else works a block at a time."""
+        n, per_sample = x.shape[0], geo.out[0] * geo.out[1]
+        rows, width = n * per_sample, kmat.shape[0]
+        keep = _backward_follows(self)
+        cols = xp.empty((rows, width), dtype=x.dtype) if keep else None
+        out = xp.empty((rows, kmat.shape[1]), dtype=x.dtype)
+
+        def part(s: slice) -> None:
+            r = slice(s.start * per_sample, s.stop * per_sample)
+            if keep:
+                _im2col(xp, x[s], geo, 1, ones=ones, out=cols[r])
+                xp.matmul(cols[r], kmat, out=out[r])
+            else:
+                _blockwise_product(xp, x[s], geo, kmat, ones, out=out[r])
+            if relu:
+                xp.clip(out[r], 0, xp.inf, out=out[r])
+
+        parallel.run(part, parallel.split(n, 2.0 * rows * width * kmat.shape[1]), n)
+        if keep:
+            self.cols = cols
+        return out
+
     def backward(self, g):
         need_x, need_kernel, need_bias = self.needs_input_grad
         g4 = self.layout.to_nhwc(g)
         g2 = g4.reshape(-1, g4.shape[3])
         xp = array_module(g2)
+        if self._splits_backward(need_kernel):
+            return self._split_backward(xp, g2, need_x, need_kernel, need_bias)
         if self.relu:  # a float mask: float * bool products run ~30% slower
             mask = (self.out > 0).astype(g2.dtype)
             g2 = xp.multiply(mask, g2, out=mask)
@@ -431,6 +477,61 @@ class Conv(Function):
             gx = self._input_grad(g2)
         return gx, gk, gb
 
+    def _splits_backward(self, need_kernel) -> bool:
+        """Whether the backward runs in parts (the one-group GEMM path)."""
+        return (
+            not self.depthwise
+            and self.groups == 1
+            and hasattr(self, "cols")
+            and not _pointwise(self.geo)
+            and parallel.split(self.x_shape[0], self._flops()) is not None
+        )
+
+    def _flops(self) -> float:
+        rows, width = self.cols.shape
+        return 2.0 * rows * width * self.k4.shape[3]
+
+    def _split_backward(self, xp, g2, need_x, need_kernel, need_bias):
+        """The backward with the batch split over numdl's threads: each part
+        masks its rows of ``g``, adds its own partial kernel gradient
+        ``cols.T @ g`` (summed afterwards) and writes its samples' input
+        gradient."""
+        n, per_sample = self.x_shape[0], self.geo.out[0] * self.geo.out[1]
+        dx = xp.empty(self.padded_shape, dtype=g2.dtype) if need_x else None
+
+        def part(s: slice):
+            r = slice(s.start * per_sample, s.stop * per_sample)
+            gs = g2[r]
+            if self.relu:  # a float mask: float * bool products run ~30% slower
+                mask = (self.out[r] > 0).astype(gs.dtype)
+                gs = xp.multiply(mask, gs, out=mask)
+            gk = _at_b(self.cols[r], gs) if need_kernel or self.fold else None
+            gb = _column_sums(xp, gs) if need_bias and not self.fold else None
+            if need_x:
+                shape = (s.stop - s.start,) + self.padded_shape[1:]
+                _scatter(xp, gs, self.k4, shape, self.geo, 1, out=dx[s])
+            return gk, gb
+
+        parts = parallel.run(part, parallel.split(n, self._flops()), n)
+        gk = gb = None
+        if need_kernel or self.fold:
+            gk = sum(p[0] for p in parts[1:]) + parts[0][0]
+            if self.fold:  # the last row is the bias gradient
+                gk, gb = gk[:-1], gk[-1].copy()
+            gk = gk.reshape(self.kernel_shape) if need_kernel else None
+        if need_bias and not self.fold:
+            gb = sum(p[1] for p in parts[1:]) + parts[0][1]
+        gx = self._crop(dx) if need_x else None
+        return gx, gk, (gb if need_bias else None)
+
+    def _crop(self, dx):
+        """The input gradient without the padding, in the caller's layout."""
+        (top, _), (left, _) = self.geo.pads
+        _, h, w, _ = self.x_shape
+        if dx.shape != self.x_shape:
+            dx = dx[:, top : top + h, left : left + w]
+        return self.layout.from_nhwc(dx)
+
     def _input_grad(self, g2):
         xp = array_module(g2)
         groups, geo = self.groups, self.geo
@@ -438,11 +539,7 @@ class Conv(Function):
             dx = _depthwise_scatter(xp, g2, self.k4, self.padded_shape, geo)
         else:
             dx = _scatter(xp, g2, self.k4, self.padded_shape, geo, groups)
-        (top, _), (left, _) = geo.pads
-        _, h, w, _ = self.x_shape
-        if dx.shape != self.x_shape:
-            dx = dx[:, top : top + h, left : left + w]
-        return self.layout.from_nhwc(dx)
+        return self._crop(dx)
 
 
 def _backward_follows(fn: Function) -> bool:
@@ -455,18 +552,21 @@ def _backward_follows(fn: Function) -> bool:
 _BLOCK_BYTES = 2 << 20
 
 
-def _blockwise_product(xp: Any, x: Any, geo: Geometry, kmat: Any, ones: bool):
+def _blockwise_product(
+    xp: Any, x: Any, geo: Geometry, kmat: Any, ones: bool, out: Any = None
+):
     """``im2col(x) @ kmat`` (``ones``: with the ones column), a block of
     samples at a time: with no backward to keep the columns for, each
     block's columns (~2 MB) are multiplied while still in cache and never
     reach memory (Keras MNIST convnet's second convolution, batch 128: 5.2
     -> 4.0 ms at 2 threads; predict_on_batch -18% at 1 thread, but slower
     when the test VM's two cores sit far apart, see docs/benchmarks.md).
-    Returns the ``(N*Ho*Wo, F)`` output."""
+    Returns the ``(N*Ho*Wo, F)`` output (written into ``out`` if given)."""
     n = x.shape[0]
     per_sample = geo.out[0] * geo.out[1]
     step = max(_BLOCK_BYTES // (per_sample * kmat.shape[0] * x.itemsize), 1)
-    out = xp.empty((n * per_sample, kmat.shape[1]), dtype=x.dtype)
+    if out is None:
+        out = xp.empty((n * per_sample, kmat.shape[1]), dtype=x.dtype)
     for start in range(0, n, step):
         rows = slice(start * per_sample, (start + step) * per_sample)
         cols = _im2col(xp, x[start : start + step], geo, 1, ones=ones)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from numdl import parallel
 from numdl.autograd.function import Function
 from numdl.backend import array_module
 
@@ -198,17 +199,29 @@ class Dense(Function):
         self.x_shape = x.shape
         x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
         self.x2, self.kernel, self.relu = x2, kernel, relu
-        out = x2 @ kernel  # a new array: safe to update in place
-        if bias is not None:
-            out += bias
+        m, (k, n) = x2.shape[0], kernel.shape
+        parts = parallel.split(m, 2.0 * m * k * n, lead=False)
+        if parts is None:
+            out = x2 @ kernel  # a new array: safe to update in place
+            _bias_relu(xp, out, bias, relu)
+        else:  # BLAS on one thread: rows split over numdl's threads
+            out = xp.empty((m, n), dtype=xp.result_type(x2, kernel))
+
+            def part(s: slice) -> None:
+                xp.matmul(x2[s], kernel, out=out[s])
+                _bias_relu(xp, out[s], bias, relu)
+
+            parallel.run(part, parts, m)
         if relu:
-            xp.maximum(out, 0, out=out)
             self.out = out
         return out if x.ndim == 2 else out.reshape(x.shape[:-1] + (kernel.shape[1],))
 
     def backward(self, g):
         need_x, need_kernel, need_bias = self.needs_input_grad
         g2 = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])
+        m, (k, n) = g2.shape[0], self.kernel.shape
+        if parallel.split(m, 2.0 * m * k * n, lead=False) is not None:
+            return self._split_backward(g2, need_x, need_kernel, need_bias)
         if self.relu:
             g2 = g2 * (self.out > 0)
         gx = gk = gb = None
@@ -221,6 +234,42 @@ class Dense(Function):
         if need_bias:
             gb = g2.sum(axis=0)
         return gx, gk, gb
+
+    def _split_backward(self, g2, need_x, need_kernel, need_bias):
+        """The backward over numdl's threads (when BLAS is on one thread, see
+        numdl/parallel.py): ``g @ kernel.T`` by rows of the batch, then
+        ``x.T @ g`` by rows of the kernel (each part a block of input
+        features: no partial sums to add)."""
+        xp = array_module(g2)
+        m, (k, n) = g2.shape[0], self.kernel.shape
+        gx = xp.empty((m, k), dtype=g2.dtype) if need_x else None
+        if self.relu:
+            g2 = xp.multiply(g2, self.out > 0, dtype=g2.dtype)
+
+        def rows(s: slice) -> None:
+            xp.matmul(g2[s], self.kernel.T, out=gx[s])
+
+        if need_x:
+            parallel.run(rows, parallel.split(m, 2.0 * m * k * n, lead=False), m)
+        gk = xp.empty((k, n), dtype=g2.dtype) if need_kernel else None
+
+        def features(s: slice) -> None:
+            xp.matmul(self.x2[:, s].T, g2, out=gk[s])
+
+        if need_kernel:
+            parallel.run(features, parallel.split(k, 2.0 * m * k * n, lead=False), k)
+        gb = g2.sum(axis=0) if need_bias else None
+        if need_x and gx.shape != self.x_shape:
+            gx = gx.reshape(self.x_shape)
+        return gx, gk, gb
+
+
+def _bias_relu(xp: Any, out: Any, bias: Any, relu: bool) -> None:
+    """``out += bias`` then ReLU, in place."""
+    if bias is not None:
+        out += bias
+    if relu:
+        xp.maximum(out, 0, out=out)
 
 
 # ------------------------------------------------------------ cross-entropy

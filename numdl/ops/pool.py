@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np  # host-side bookkeeping only (window counts, sizes)
 
+from numdl import parallel
 from numdl.autograd.function import Function
 from numdl.autograd.grad_mode import is_grad_enabled
 from numdl.backend import array_module
@@ -163,40 +164,65 @@ class MaxPool(Function):
         self.geo = geo
         x = _pad(x, geo, -xp.inf)
         views = geo.windows()
-        out = x[views[0]].copy()
-        if not (is_grad_enabled() and any(getattr(self, "needs_input_grad", ()))):
-            for view in views[1:]:  # no backward to come: the maximum alone
-                xp.maximum(out, x[view], out=out)
-            return out
-        kind = xp.uint8 if len(views) <= 255 else xp.int32
-        self.index = index = xp.zeros(out.shape, dtype=kind)
-        won = xp.empty(out.shape, dtype=kind)
-        for k, view in enumerate(views[1:], 1):
-            # Strictly greater: a tie keeps the earlier offset (torch's rule).
-            # A NaN never wins here (the gradient stays with the maximum
-            # before it); the output is NaN all the same (maximum propagates).
-            xp.greater(x[view], out, out=won)
-            # Offsets come in increasing order, so a new winner's k exceeds
-            # every index so far: index = max(index, won * k) is "index = k
-            # where won", branch-free (copyto(where=) is ~100x slower).
-            xp.multiply(won, k, out=won)
-            xp.maximum(index, won, out=index)
-            xp.maximum(out, x[view], out=out)
+        out = xp.empty(geo.out_shape, dtype=x.dtype)
+        index = None
+        if is_grad_enabled() and any(getattr(self, "needs_input_grad", ())):
+            kind = xp.uint8 if len(views) <= 255 else xp.int32
+            self.index = index = xp.empty(out.shape, dtype=kind)
+
+        def part(s: slice) -> None:  # samples s (numdl.parallel splits the batch)
+            _max_windows(xp, x[s], views, out[s], None if index is None else index[s])
+
+        parallel.run(part, parallel.split(x.shape[0], x.size * x.itemsize), x.shape[0])
         return out
 
     def backward(self, g):
         xp = array_module(g)
         geo, index = self.geo, self.index
         grad = _grad_buffer(g, geo)
-        hit = xp.empty(index.shape, dtype=bool)
-        part = None if geo.disjoint else xp.empty_like(g)
-        for k, view in enumerate(geo.windows()):
-            xp.equal(index, k, out=hit)
-            if part is None:  # each input in one window: write, no zeros needed
-                xp.multiply(g, hit, out=grad[view])
-            else:
-                grad[view] += xp.multiply(g, hit, out=part)
+        views = geo.windows()
+
+        def part(s: slice) -> None:
+            _route(xp, g[s], index[s], views, grad[s], geo.disjoint)
+
+        parallel.run(part, parallel.split(g.shape[0], grad.size * g.itemsize), len(g))
         return (_unpad(grad, geo),)
+
+
+def _max_windows(xp: Any, x: Any, views: list, out: Any, index: Any) -> None:
+    """``out`` = the maximum over each window of ``x``; ``index`` (if not
+    None) = which offset won."""
+    out[...] = x[views[0]]
+    if index is None:  # no backward to come: the maximum alone
+        for view in views[1:]:
+            xp.maximum(out, x[view], out=out)
+        return
+    index[...] = 0
+    won = xp.empty(out.shape, dtype=index.dtype)
+    for k, view in enumerate(views[1:], 1):
+        # Strictly greater: a tie keeps the earlier offset (torch's rule).
+        # A NaN never wins here (the gradient stays with the maximum
+        # before it); the output is NaN all the same (maximum propagates).
+        xp.greater(x[view], out, out=won)
+        # Offsets come in increasing order, so a new winner's k exceeds
+        # every index so far: index = max(index, won * k) is "index = k
+        # where won", branch-free (copyto(where=) is ~100x slower).
+        xp.multiply(won, k, out=won)
+        xp.maximum(index, won, out=index)
+        xp.maximum(out, x[view], out=out)
+
+
+def _route(xp: Any, g: Any, index: Any, views: list, grad: Any, disjoint: bool):
+    """Send each output's gradient ``g`` to the offset ``index`` names, in
+    ``grad`` (the input gradient of the same samples)."""
+    hit = xp.empty(index.shape, dtype=bool)
+    part = None if disjoint else xp.empty_like(g)
+    for k, view in enumerate(views):
+        xp.equal(index, k, out=hit)
+        if part is None:  # each input in one window: write, no zeros needed
+            xp.multiply(g, hit, out=grad[view])
+        else:
+            grad[view] += xp.multiply(g, hit, out=part)
 
 
 class AveragePool(Function):

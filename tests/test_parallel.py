@@ -1,0 +1,224 @@
+"""numdl.parallel: ops split over numdl's threads give the same results."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+import numdl
+from numdl import parallel
+from numdl.ops import conv as conv_ops
+from numdl.ops import nn, pool
+
+
+@pytest.fixture(params=[2, 3])
+def threads(request):
+    before = parallel.get_num_threads()
+    parallel.set_num_threads(request.param)
+    yield request.param
+    parallel.set_num_threads(before)
+
+
+@pytest.fixture
+def count_parts(monkeypatch):
+    """Record how many parts each parallel.run call computed."""
+    calls: list[int] = []
+    run = parallel.run
+
+    def counting(fn, parts, n):
+        calls.append(1 if parts is None else len(parts))
+        return run(fn, parts, n)
+
+    monkeypatch.setattr(parallel, "run", counting)
+    return calls
+
+
+def _blas_threads() -> list[int]:
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+def test_split_covers_the_batch_in_order(threads):
+    with parallel.region():
+        parts = parallel.split(101, cost=1e12)
+    assert len(parts) == threads
+    assert parts[0].start == 0 and parts[-1].stop == 101
+    assert all(a.stop == b.start for a, b in zip(parts, parts[1:]))
+
+
+def test_split_declines_small_work_and_outside_a_region(threads):
+    assert parallel.split(100, cost=1e12) is None  # not in a region
+    with parallel.region():
+        assert parallel.split(100, cost=parallel.MIN_COST / 2) is None
+        assert parallel.split(1, cost=1e12) is None
+
+
+def test_a_split_puts_blas_on_one_thread_until_the_region_ends(threads):
+    before = _blas_threads()
+    with parallel.region() as on:
+        assert on is True
+        assert _blas_threads() == before  # untouched until an op splits
+        assert parallel.split(100, cost=1e12, lead=False) is None
+        assert parallel.split(100, cost=1e12) is not None
+        assert _blas_threads() == [1] * len(before)
+        with parallel.region():  # nested: ends without restoring
+            pass
+        assert _blas_threads() == [1] * len(before)
+        assert parallel.split(100, cost=1e12, lead=False) is not None
+    assert _blas_threads() == before
+
+
+def test_one_thread_leaves_blas_alone():
+    before = parallel.get_num_threads()
+    parallel.set_num_threads(1)
+    try:
+        with parallel.region() as on:
+            assert on is False
+            assert parallel.split(100, cost=1e12) is None
+    finally:
+        parallel.set_num_threads(before)
+
+
+def test_run_uses_other_threads_and_returns_in_order(threads):
+    names = []
+
+    def work(s):
+        names.append(threading.current_thread().name)
+        return s.start
+
+    parts = [slice(i, i + 1) for i in range(threads)]
+    assert parallel.run(work, parts, threads) == list(range(threads))
+    assert any(n.startswith("numdl") for n in names)
+    assert threading.current_thread().name in names
+
+
+def test_run_reraises_a_worker_error_after_every_part_ends(threads):
+    finished = []
+
+    def work(s):
+        if s.start == 1:
+            raise ValueError("part 1 failed")
+        finished.append(s.start)
+
+    with pytest.raises(ValueError, match="part 1 failed"):
+        parallel.run(work, [slice(i, i + 1) for i in range(threads)], threads)
+    assert 0 in finished
+
+
+def test_set_num_threads_rejects_bad_values():
+    with pytest.raises(ValueError, match="set_num_threads: expected an int >= 1"):
+        parallel.set_num_threads(0)
+    with pytest.raises(ValueError, match="got 2.0"):
+        parallel.set_num_threads(2.0)
+
+
+def _grads(fn, *arrays):
+    """Forward value and gradients of sum(fn(...) * weights) w.r.t. arrays."""
+    tensors = [numdl.tensor(a, requires_grad=True) for a in arrays]
+    out = fn(*tensors)
+    weights = np.random.default_rng(1).standard_normal(out.shape)
+    (out * numdl.tensor(weights)).sum().backward()
+    return [out.data] + [t.grad for t in tensors]
+
+
+def _same_in_parts(fn, arrays, count_parts):
+    whole = _grads(fn, *arrays)
+    assert max(count_parts, default=1) == 1
+    with parallel.region():
+        split = _grads(fn, *arrays)
+    assert max(count_parts) > 1  # the split path ran
+    for a, b in zip(whole, split):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+
+
+def test_conv_relu_in_parts_equals_whole(threads, count_parts, float64):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 24, 23, 8))
+    kernel, bias = rng.standard_normal((3, 3, 8, 16)), rng.standard_normal(16)
+
+    def fn(x, k, b):
+        return conv_ops.conv(x, k, bias=b, padding="same", relu=True)
+
+    _same_in_parts(fn, [x, kernel, bias], count_parts)
+
+
+def test_strided_conv_in_parts_equals_whole(threads, count_parts, float64):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((15, 31, 29, 8))
+    kernel = rng.standard_normal((3, 2, 8, 32))
+
+    def fn(x, k):
+        return conv_ops.conv(x, k, strides=2, dilation_rate=(1, 2))
+
+    _same_in_parts(fn, [x, kernel], count_parts)
+
+
+def test_conv_inference_in_parts_equals_whole(threads, count_parts, float64):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 24, 23, 8))
+    kernel = rng.standard_normal((3, 3, 8, 16))
+    whole = conv_ops.conv(x, kernel)
+    with parallel.region():
+        split = conv_ops.conv(x, kernel)
+    assert max(count_parts) > 1
+    np.testing.assert_allclose(split.data, whole.data, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("size,strides", [(2, None), (3, 2)])
+def test_max_pool_in_parts_equals_whole(threads, count_parts, float64, size, strides):
+    x = np.random.default_rng(0).standard_normal((17, 48, 48, 16))
+    x[:, ::3, ::3] = 0.5  # ties
+    _same_in_parts(lambda t: pool.max_pool(t, size, strides), [x], count_parts)
+
+
+def test_dense_relu_in_parts_equals_whole(threads, count_parts, float64):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((67, 300))
+    kernel, bias = rng.standard_normal((300, 200)), rng.standard_normal(200)
+
+    def fn(x, k, b):
+        parallel.split(2, cost=1e12)  # as a convolution before it would
+        return nn.dense(x, k, b, relu=True)
+
+    _same_in_parts(fn, [x, kernel, bias], count_parts)
+
+
+def test_dense_alone_leaves_threading_to_blas(threads, count_parts):
+    before = _blas_threads()
+    x, kernel = np.ones((256, 512)), np.ones((512, 256))
+    with parallel.region():
+        nn.dense(numdl.tensor(x, requires_grad=True), kernel)
+        assert _blas_threads() == before
+    assert count_parts == [] or max(count_parts) == 1
+
+
+def test_fit_in_parts_matches_one_thread(float64):
+    """A convnet trained by fit: 2 threads (split ops) vs 1 (BLAS alone)."""
+
+    def train(threads: int) -> list[np.ndarray]:
+        before = parallel.get_num_threads()
+        parallel.set_num_threads(threads)
+        try:
+            numdl.utils.set_random_seed(0)
+            model = numdl.Sequential(
+                [
+                    numdl.Input((14, 14, 3)),
+                    numdl.layers.Conv2D(8, 3, activation="relu"),
+                    numdl.layers.MaxPooling2D(2),
+                    numdl.layers.Flatten(),
+                    numdl.layers.Dense(64, activation="relu"),
+                    numdl.layers.Dense(4),
+                ]
+            )
+            model.compile("adam", numdl.losses.SparseCategoricalCrossentropy(True))
+            rng = np.random.default_rng(0)
+            x, y = rng.standard_normal((96, 14, 14, 3)), rng.integers(0, 4, 96)
+            model.fit(x, y, batch_size=48, epochs=2, shuffle=False, verbose=0)
+            return model.get_weights()
+        finally:
+            parallel.set_num_threads(before)
+
+    for a, b in zip(train(1), train(2)):
+        np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
