@@ -8,7 +8,7 @@
 2. **Fuzzing**: valid files (``.numdl`` with safetensors and with npz
    weights, ``.weights.safetensors``, ``.weights.npz``) are mutated (bytes
    flipped, cut, inserted or overwritten; bytes inside a zip entry changed
-   with the CRC made valid again; values in ``config.json`` or in the
+   with the CRC made valid again; values in the JSON entry or in the
    safetensors header replaced) and loaded: each load must succeed or raise
    a ``ValueError`` naming the file, never anything else, within a time bound.
 3. **The largest model**: a model of >= 50M parameters is saved and loaded
@@ -142,7 +142,7 @@ def _mutate_entry(data: bytes, kind: str, position: int, payload: bytes) -> byte
     index = position % len(entries)
     name, content = entries[index]
     if kind == "config":
-        index = next((i for i, e in enumerate(entries) if e[0] == "config.json"), -1)
+        index = next((i for i, e in enumerate(entries) if e[0].endswith(".json")), -1)
         if index < 0:  # weights-only archive (.npz): change an array entry
             return _mutate_entry(data, "entry_flip", position, payload)
         name, content = entries[index]

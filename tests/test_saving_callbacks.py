@@ -282,3 +282,29 @@ def test_sigkilled_fit_resumes_bitwise_in_a_new_process(tmp_path):
     for key in ref.files:
         np.testing.assert_array_equal(ref[key], resumed[key], err_msg=key)
     assert not (tmp_path / "b").exists()
+
+
+def test_damaged_backups_are_refused_by_name(tmp_path):
+    from benchmarks.bench_saving import KINDS, mutate
+    from numdl.saving.callbacks import _load_backup
+
+    with pytest.raises(_Interrupt):
+        _run(tmp_path / "b", 4, (1, 2))
+    path = tmp_path / "b" / "backup.numdl-backup"
+    valid = path.read_bytes()
+    numdl.config.set_random_seed(7)
+    model = _model()
+    model.build((None, 6))
+    rng = np.random.default_rng(5)
+    outcomes = {"loaded": 0, "refused": 0}
+    for i in range(240):
+        kind = KINDS[i % len(KINDS)]
+        payload = rng.bytes(int(rng.integers(1, 9)))
+        path.write_bytes(mutate(valid, kind, int(rng.integers(2**31)), payload))
+        try:
+            _load_backup(model, str(path))
+            outcomes["loaded"] += 1
+        except ValueError as e:
+            assert str(path) in str(e)
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 100 and outcomes["loaded"] > 5, outcomes

@@ -382,6 +382,9 @@ def _read_backup(model: Any, zf: zipfile.ZipFile, path: str) -> dict[str, Any]:
     model_io.load_optimizer_state(model, optimizer, path)
     arrays, _ = model_io.entry_tensors(zf, f"metrics.{fmt}", fmt, path)
     state["metrics"] = _merge_metric_states(state["metrics"], arrays, path)
+    for key in ("epoch_rng", "rng"):  # checked now, set when training reaches it
+        probe = np.random.Generator(type(numdl_config.rng().bit_generator)())
+        _set_rng_state(state[key], path, probe)
     generators = _layer_generators(model)
     if set(generators) != set(state["layer_rngs"]):
         raise tio.FileProblem(
@@ -414,6 +417,11 @@ def _check_state(state: Any, path: str) -> dict[str, Any]:
             raise tio.FileProblem(path, f"{_STATE}: {key!r} must be {kind.__name__}")
     if state["epoch"] < 0 or state["step"] < 0:
         raise tio.FileProblem(path, f"{_STATE}: negative epoch or step")
+    history_ok = all(isinstance(v, list) for v in state["history"].values())
+    epochs_ok = all(type(e) is int for e in state["history_epochs"])
+    metrics_ok = all(isinstance(m, dict) for m in state["metrics"])
+    if not (history_ok and epochs_ok and metrics_ok):
+        raise tio.FileProblem(path, f"{_STATE}: malformed history or metrics")
     if state.get("tensor_format") not in ("safetensors", "npz"):
         raise tio.FileProblem(path, f"{_STATE}: unknown tensor_format")
     return state
@@ -424,7 +432,7 @@ def _set_rng_state(state: dict[str, Any], path: str, generator: Any = None) -> N
     generator = (generator or numdl_config.rng()).bit_generator
     try:
         generator.state = state
-    except (TypeError, ValueError, KeyError) as e:
+    except (TypeError, ValueError, KeyError, OverflowError) as e:
         raise tio.FileProblem(path, f"random state cannot be restored: {e}") from None
 
 
@@ -485,9 +493,19 @@ def _set_metric_states(model: Any, states: list[dict[str, Any]], path: str) -> N
         )
     for metric, own in zip(metrics, states):
         for attr, value in own.items():
-            current = getattr(metric, attr, None)
-            if isinstance(current, np.generic):
-                value = current.dtype.type(np.asarray(value)[()])
-            elif isinstance(current, np.ndarray):
-                value = np.array(value, dtype=current.dtype)
-            setattr(metric, attr, value)
+            setattr(metric, attr, _state_value(metric, attr, value, path))
+
+
+def _state_value(metric: Any, attr: str, value: Any, path: str) -> Any:
+    """``value`` as the type the metric holds in ``attr`` (which must exist)."""
+    current = vars(metric).get(attr)
+    number = (bool, int, float)
+    if isinstance(current, np.generic) and isinstance(value, np.ndarray):
+        return current.dtype.type(value.reshape(-1)[0] if value.size else 0)
+    if isinstance(current, np.ndarray) and isinstance(value, np.ndarray):
+        return np.array(value, dtype=current.dtype)
+    if isinstance(current, number) and type(value) in number:
+        return value
+    raise tio.FileProblem(
+        path, f"metric {metric.name!r}: state {attr!r} = {value!r} does not fit"
+    )
