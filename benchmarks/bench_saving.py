@@ -11,6 +11,7 @@
    with the CRC made valid again; values in the JSON entry or in the
    safetensors header replaced) and loaded: each load must succeed or raise
    a ``ValueError`` naming the file, never anything else, within a time bound.
+   Backups of ``BackupAndRestore`` are fuzzed the same way, through ``fit``.
 3. **The largest model**: a model of >= 50M parameters is saved and loaded
    in a fresh process; the peak RSS growth during ``save`` (``VmHWM`` after
    the save minus ``VmRSS`` before it, with the peak reset through
@@ -295,6 +296,68 @@ def fuzz_campaign(
     }
 
 
+class _Interrupt(Exception):
+    pass
+
+
+def _backup_fit(folder: str, interrupt_at: tuple[int, int] | None = None) -> Any:
+    """A small fit with ``BackupAndRestore(folder, save_freq=3)``."""
+    import numdl
+    from numdl import callbacks
+
+    class InterruptAt(callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            if (self.epoch, batch) == interrupt_at:
+                raise _Interrupt
+
+    model = small_model()
+    numdl.config.set_random_seed(1)
+    x = np.random.default_rng(1).normal(size=(64, 4)).astype("float32")
+    cbs = [callbacks.BackupAndRestore(folder, save_freq=3), InterruptAt()]
+    model.fit(x, (x[:, 1] > 0).astype("int64"), batch_size=8, epochs=2, verbose=0,
+              validation_split=0.25, callbacks=cbs)  # fmt: skip
+    return model
+
+
+def backup_fuzz_campaign(n: int, seed: int, folder: str) -> dict[str, Any]:
+    """Resume ``fit`` from ``n`` mutated backups: it resumes or raises a
+    ValueError naming the backup, never anything else."""
+    import warnings
+
+    backup = os.path.join(folder, "backup")
+    try:
+        _backup_fit(backup, (1, 2))
+    except _Interrupt:
+        pass
+    path = os.path.join(backup, "backup.numdl-backup")
+    with open(path, "rb") as f:
+        valid = f.read()
+    rng = np.random.default_rng(seed)
+    outcomes: Counter[str] = Counter()
+    unexpected: list[str] = []
+    for i in range(n):
+        kind = KINDS[i % len(KINDS)]
+        data = mutate(valid, kind, int(rng.integers(2**31)), rng.bytes(8))
+        os.makedirs(backup, exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                _backup_fit(backup)
+            outcomes["resumed"] += 1
+        except ValueError as e:
+            outcomes["refused"] += 1
+            if path not in str(e):
+                unexpected.append(f"{kind}: error without the file's name: {e}")
+        except Exception as e:  # an unexpected error is the finding
+            unexpected.append(f"{kind}: {type(e).__name__}: {e}"[:300])
+    return {"outcomes": dict(outcomes), "unexpected": unexpected}
+
+
 # ------------------------------------------------------------ kill trials
 def kill_trials(
     save: Callable[[Any], None],
@@ -430,6 +493,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fuzz", type=int, default=2400, help="fuzzed files")
     parser.add_argument("--kills", type=int, default=500, help="kill trials")
+    parser.add_argument("--backups", type=int, default=2000, help="fuzzed backups")
     parser.add_argument("--width", type=int, default=4096)
     parser.add_argument("--depth", type=int, default=3)
     parser.add_argument("--skip-large", action="store_true")
@@ -437,6 +501,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as folder:
         report_kills(args.kills, folder)
         report_fuzz(args.fuzz, folder)
+        report_backup_fuzz(args.backups, folder)
         if not args.skip_large:
             report_large(args.width, args.depth, folder)
 
@@ -475,6 +540,17 @@ def report_fuzz(n: int, folder: str) -> None:
     print(
         f"- slowest load: {result['slowest_s'] * 1000:.1f} ms; total {seconds:.1f} s\n"
     )
+
+
+def report_backup_fuzz(n: int, folder: str) -> None:
+    start = time.perf_counter()
+    result = backup_fuzz_campaign(n, seed=7, folder=folder)
+    print("## Fuzzing BackupAndRestore (fit resumed from mutated backups)\n")
+    print(f"- backups: {n}; outcomes: {result['outcomes']}")
+    print(f"- unexpected exceptions: {len(result['unexpected'])}")
+    for line in result["unexpected"][:10]:
+        print(f"  - {line}")
+    print(f"- time: {time.perf_counter() - start:.1f} s\n")
 
 
 def report_large(width: int, depth: int, folder: str) -> None:
