@@ -143,6 +143,68 @@ def time_epoch(samples: int, batch: int) -> float:
     return time.perf_counter() - start
 
 
+def _subclasses(cls: type) -> list[type]:
+    out, stack = [], [cls]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            out.append(sub)
+            stack.append(sub)
+    return out
+
+
+def profile_ops(build, batch: int, steps: int = 20) -> str:
+    """Device time per op (forward/backward) and optimizer step, synchronising
+    around each (so the sum exceeds a step's time; the ranking is the point)."""
+    from collections import defaultdict
+
+    from numdl.autograd.function import Function
+    from numdl.optimizers.base import Optimizer
+
+    xp = backend.gpu_module()
+    sync = xp.cuda.Device().synchronize
+    totals: dict[str, float] = defaultdict(float)
+    patched = []
+
+    def wrap(cls: type, name: str) -> None:
+        fn = cls.__dict__[name]
+
+        def timed(self, *args, **kwargs):
+            sync()
+            start = time.perf_counter()
+            out = fn(self, *args, **kwargs)
+            sync()
+            totals[f"{cls.__name__}.{name}"] += time.perf_counter() - start
+            return out
+
+        setattr(cls, name, timed)
+        patched.append((cls, name, fn))
+
+    for cls in _subclasses(Function):
+        for name in ("forward", "backward"):
+            if name in cls.__dict__:
+                wrap(cls, name)
+    wrap(Optimizer, "_apply")
+    model = build().to("gpu")
+    shape = (batch, 784) if build is mlp_model else (batch, 28, 28, 1)
+    x = xp.random.default_rng(0).random(shape, dtype=xp.float32)
+    y = xp.random.default_rng(1).integers(0, 10, batch)
+    model.train_on_batch(x, y)
+    plan, tx = model._plan, numdl.Tensor(x)
+    try:
+        for _ in range(steps):
+            loop.train_step(plan, tx, [y], None)
+    finally:
+        for cls, name, fn in patched:
+            setattr(cls, name, fn)
+    rows = sorted(totals.items(), key=lambda kv: -kv[1])[:20]
+    lines = [
+        f"| op ({build.__name__}, batch {batch}) | ms per step |",
+        "| --- | ---: |",
+    ]
+    lines += [f"| {k} | {v / (steps + 1) * 1e3:.3f} |" for k, v in rows]
+    return "\n".join(lines)
+
+
 def gpu_name() -> str:
     xp = backend.gpu_module()
     props = xp.cuda.runtime.getDeviceProperties(xp.cuda.Device().id)
@@ -155,11 +217,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--cpu-epoch", type=float, default=13.5)
     parser.add_argument("--skip-epoch", action="store_true")
+    parser.add_argument(
+        "--profile", action="store_true", help="device time per op, then exit"
+    )
     args = parser.parse_args(argv)
     import torch
 
-    print(f"GPU: {gpu_name()}; CuPy {backend.gpu_module().__version__}; torch "
-          f"{torch.__version__}; numpy {np.__version__}\n")
+    print(
+        f"GPU: {gpu_name()}; CuPy {backend.gpu_module().__version__}; torch "
+        f"{torch.__version__}; numpy {np.__version__}\n"
+    )
+    if args.profile:
+        for build, batch in (
+            (mlp_model, 128),
+            (bench_conv.numdl_model, 128),
+            (bench_conv.numdl_model, 512),
+        ):
+            print(profile_ops(build, batch), "\n", flush=True)
+        return
     ratios = {}
     for name, build, batches in (
         ("MLP 784-256-128-10", mlp_model, (128, 1024)),

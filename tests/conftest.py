@@ -47,19 +47,16 @@ def _reading_device_arrays(fn):
     return wrapper
 
 
-if ON_GPU:  # NumPy's checks read device arrays (copies) on a CuPy run
-    for _name in (
-        "assert_allclose",
-        "assert_array_equal",
-        "assert_array_almost_equal",
-        "assert_equal",
-        "assert_array_less",
+if ON_GPU:  # the checks read device arrays (copies) on a CuPy run
+    for _module, _name in (
+        (np.testing, "assert_allclose"),
+        (np.testing, "assert_array_equal"),
+        (np.testing, "assert_array_almost_equal"),
+        (np.testing, "assert_equal"),
+        (np.testing, "assert_array_less"),
+        (numdl.testing, "assert_close"),
     ):
-        setattr(
-            np.testing,
-            _name,
-            _reading_device_arrays(getattr(np.testing, _name)),
-        )
+        setattr(_module, _name, _reading_device_arrays(getattr(_module, _name)))
 
 
 @pytest.fixture(autouse=True)

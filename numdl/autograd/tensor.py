@@ -438,16 +438,21 @@ def _accumulate_leaf(leaf: Tensor, g: Any) -> None:
         )
     if leaf.grad is not None:
         g = leaf.grad + g
-    # The common case, kept as is: a writeable array of the leaf's type.
-    if type(g) is type(data) and g.dtype is data.dtype and g.flags.writeable:
+    # The common case, kept as is: a writeable array of the leaf's type
+    # (CuPy's flags have no ``writeable``: its arrays always are).
+    if type(g) is type(data) and g.dtype is data.dtype and _writeable(g):
         leaf.grad = g
         return
     xp = array_module(g)
     if g.dtype != data.dtype:
         g = xp.asarray(g).astype(data.dtype)
-    elif not isinstance(g, xp.ndarray) or not g.flags.writeable:
+    elif not isinstance(g, xp.ndarray) or not _writeable(g):
         g = xp.array(g)
     leaf.grad = g
+
+
+def _writeable(a: Any) -> bool:
+    return getattr(a.flags, "writeable", True)
 
 
 def tensor(

@@ -395,8 +395,17 @@ class Layer:
         return outputs
 
     def _to_tensor(self, x: Any) -> Any:
-        """Arrays and lists become Tensors; floats take the layer's dtype."""
-        if isinstance(x, Tensor) or x is None:
+        """Arrays and lists become Tensors; floats take the layer's dtype.
+
+        On a GPU layer, host arrays and CPU tensors are moved to the GPU (as
+        Keras converts a layer's inputs); a CPU tensor keeps its gradient.
+        """
+        if isinstance(x, Tensor):
+            device = self.__dict__.get("_device") or backend._default_device
+            if device != "cpu" and type(x.data) is np.ndarray:
+                return x.to(device)
+            return x
+        if x is None:
             return x
         if isinstance(x, (str, bool)) or callable(x):
             return x
@@ -404,7 +413,7 @@ class Layer:
         arr = xp.asarray(x)
         if arr.dtype.kind == "f" and arr.dtype != self.dtype:
             arr = arr.astype(self.dtype)
-        device = self.__dict__.get("_device") or backend.default_device()
+        device = self.__dict__.get("_device") or backend._default_device
         if device != "cpu":  # arrays follow the layer (Keras-like convenience)
             arr = backend.to_device(arr, device)
         return Tensor(arr)

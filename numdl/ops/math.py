@@ -24,8 +24,11 @@ import builtins
 import contextlib
 from typing import Any
 
+import numpy as _numpy
+
 from numdl.autograd.function import Function, unbroadcast
 from numdl.backend import array_module
+from numdl.ops import _cupy_kernels as _gpu
 
 
 def _shape(x: Any) -> tuple[int, ...]:
@@ -118,10 +121,16 @@ class Power(Function):
         with _quiet(xp):
             if self.needs_input_grad[0]:
                 # b * a**(b-1), with 0 where b == 0 (torch: d/da a**0 = 0)
-                da = xp.where(b == 0, 0.0, b * a ** (b - 1))
+                # (a Python scalar ``b`` apart: CuPy's where takes no bool)
+                if isinstance(b, (int, float)):
+                    da = b * a ** (b - 1) if b else xp.zeros_like(a)
+                else:
+                    da = xp.where(b == 0, 0.0, b * a ** (b - 1))
                 ga = unbroadcast(g * da.astype(g.dtype), _shape(a))
             if self.needs_input_grad[1]:
                 # out * log(a); 0 where a == 0 and b >= 0 (torch's mask)
+                if isinstance(a, (int, float)):  # CuPy's where takes no bool
+                    a = xp.asarray(a)
                 safe = xp.where(a > 0, a, 1.0)
                 log_a = xp.where(a < 0, xp.nan, xp.where(a == 0, -xp.inf, xp.log(safe)))
                 db = xp.where((a == 0) & (b >= 0), 0.0, self.out * log_a)
@@ -305,6 +314,9 @@ class Tanh(Function):
         return self.out
 
     def backward(self, g):
+        # One fused kernel on the GPU (the NumPy path pays one type check).
+        if type(g) is not _numpy.ndarray and array_module(g) is not _numpy:
+            return (_gpu.tanh_grad(g, self.out),)
         return (g * (1 - self.out * self.out),)
 
 

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from numdl import parallel
 from numdl.autograd.function import Function
 from numdl.backend import array_module
+from numdl.ops import _cupy_kernels as _gpu
 
 
 # ------------------------------------------------------------ array helpers
@@ -58,6 +61,8 @@ def apply_unary(cls: type[Function], x: Any, **kwargs: Any) -> Any:
 def _sigmoid(x: Any) -> Any:
     """Logistic sigmoid of an array; ``exp`` only sees non-positive numbers."""
     xp = array_module(x)
+    if xp is not np:  # one fused kernel on the GPU
+        return _gpu.sigmoid(x)
     z = xp.abs(x)
     xp.negative(z, out=z)
     xp.exp(z, out=z)  # z = exp(-|x|) in (0, 1]: never overflows
@@ -111,6 +116,9 @@ class ReLU(Function):
         return self.out
 
     def backward(self, g):
+        # One fused kernel on the GPU (the NumPy path pays one type check).
+        if type(g) is not np.ndarray and array_module(g) is not np:
+            return (_gpu.relu_grad(g, self.out),)
         return (g * (self.out > 0),)
 
 
@@ -123,6 +131,9 @@ class Sigmoid(Function):
 
     def backward(self, g):
         y = self.out
+        # One fused kernel on the GPU (the NumPy path pays one type check).
+        if type(y) is not np.ndarray and array_module(y) is not np:
+            return (_gpu.sigmoid_grad(g, y),)
         grad = 1 - y
         grad *= y
         grad *= g
@@ -290,6 +301,10 @@ class SoftmaxCrossEntropy(Function):
             raise ValueError(
                 f"softmax_cross_entropy: logits have no classes (shape {logits.shape})"
             )
+        if _gpu_sparse_rows(xp, logits, axis, sparse, valid):
+            loss, self.logp = _gpu.sparse_softmax_cross_entropy(logits, labels)
+            self.fused = True
+            return loss
         if logits.ndim == 2 and axis == 1 and logits.shape[1] <= _FEW_CLASSES:
             logp = _log_softmax_classes_first(logits)
         else:
@@ -315,7 +330,9 @@ class SoftmaxCrossEntropy(Function):
         xp = array_module(g)
         axis, labels = self.axis, self.labels
         grad_logits = grad_labels = None
-        if self.needs_input_grad[0]:
+        if self.needs_input_grad[0] and getattr(self, "fused", False):
+            grad_logits = _gpu.sparse_softmax_cross_entropy_grad(self.logp, labels, g)
+        elif self.needs_input_grad[0]:
             grad = xp.exp(self.logp)  # softmax
             if self.sparse:
                 if grad.ndim == 2 and axis == 1:  # indexed in place: grad is new
@@ -338,6 +355,19 @@ class SoftmaxCrossEntropy(Function):
         if not self.sparse and self.needs_input_grad[1]:
             grad_labels = -_expand(g, axis) * self.logp
         return grad_logits, grad_labels
+
+
+def _gpu_sparse_rows(xp: Any, logits: Any, axis: int, sparse: bool, valid: Any) -> bool:
+    """Whether the fused GPU kernel (one thread per row) computes this loss."""
+    return (
+        xp is not np
+        and sparse
+        and valid is None
+        and logits.ndim == 2
+        and axis == 1
+        and logits.shape[1] <= _FEW_CLASSES
+        and logits.dtype.name in ("float32", "float64")
+    )
 
 
 class SigmoidBinaryCrossentropy(Function):

@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
+from numdl.ops import _cupy_kernels as _gpu
 from numdl.optimizers.base import Optimizer
 from numdl.registry import register
 
@@ -122,6 +125,10 @@ class Adam(_AdamBase):
 
     def _update(self, xp: Any, w: Any, g: Any, s: dict, alpha_t: float) -> None:
         m, v, tmp = s["momentum"], s["velocity"], s["tmp"]
+        if xp is not np and not self.amsgrad:  # one fused kernel on the GPU
+            b1, b2, eps = self.beta_1, self.beta_2, self.epsilon
+            _gpu.adam_update(w, g, m, v, b1, b2, eps, alpha_t)
+            return
         self._moments(xp, g, m, v, tmp)
         if self.amsgrad:
             xp.maximum(s["velocity_hat"], v, out=s["velocity_hat"])

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from numdl.ops import _cupy_kernels as _gpu
 from numdl.optimizers.base import Optimizer
 from numdl.registry import register
 
@@ -67,6 +70,10 @@ class SGD(Optimizer):
         return ("momentum",) if self.momentum != 0 else ()
 
     def _update(self, xp: Any, w: Any, g: Any, s: dict, lr: float) -> None:
+        if xp is not np:  # one fused kernel on the GPU
+            v = s["momentum"] if self.momentum != 0 else None
+            _gpu.sgd_update(w, g, v, lr, self.momentum, self.nesterov)
+            return
         tmp = s["tmp"]
         xp.multiply(g, lr, out=tmp)  # lr * g
         if self.momentum == 0:

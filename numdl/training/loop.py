@@ -10,6 +10,7 @@ included) and metrics accumulate over all samples of the epoch.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -147,10 +148,22 @@ def update_metrics(
 
 
 # Each step runs inside numdl.parallel.region(): BLAS on one thread, the
-# heavy ops split over numdl's own threads (see numdl/parallel.py).
+# heavy ops split over numdl's own threads (see numdl/parallel.py). Not on
+# the GPU, where a step's work is queued to the device by one thread.
+_NO_REGION = contextlib.nullcontext()
+
+
+def _threads(x: Any) -> Any:
+    """``parallel.region()`` for host inputs ``x``, a no-op for GPU inputs."""
+    first = x if isinstance(x, Tensor) else next(iter(tree.flatten(x)), None)
+    if type(getattr(first, "data", first)).__module__.startswith("cupy"):
+        return _NO_REGION
+    return parallel.region()
+
+
 def train_step(plan: StepPlan, x: Any, y: list[Any], sw: Any) -> None:
     """Forward (training=True), loss, backward, update, metrics."""
-    with parallel.region():
+    with _threads(x):
         y_pred = plan.outputs.flatten(plan.model(x, training=True))
         loss = total_loss(plan, y, y_pred, sw)
         if plan.params and loss.requires_grad:
@@ -161,7 +174,7 @@ def train_step(plan: StepPlan, x: Any, y: list[Any], sw: Any) -> None:
 
 def test_step(plan: StepPlan, x: Any, y: list[Any], sw: Any) -> None:
     """Forward (training=False), loss and metrics; call under ``no_grad``."""
-    with parallel.region():
+    with _threads(x):
         y_pred = plan.outputs.flatten(plan.model(x, training=False))
         loss = total_loss(plan, y, y_pred, sw)
         update_metrics(plan, y, y_pred, sw, loss)
@@ -169,7 +182,7 @@ def test_step(plan: StepPlan, x: Any, y: list[Any], sw: Any) -> None:
 
 def predict_step(model: Any, x: Any) -> Any:
     """Forward (training=False) under ``no_grad``; outputs as host arrays."""
-    with no_grad(), parallel.region():
+    with no_grad(), _threads(x):
         outputs = model(x, training=False)
     if isinstance(outputs, Tensor):
         return to_numpy(outputs.data)
@@ -343,7 +356,9 @@ def fit_loop(
     resume, model._resume_at = getattr(model, "_resume_at", None), None
     for epoch in range(initial_epoch if resume is None else resume.epoch, epochs):
         callbacks.on_epoch_begin(epoch)
-        with parallel.region():  # once an epoch: the steps' regions are free
+        # Once an epoch (the steps' regions are then free); not on the GPU.
+        on_gpu = getattr(model, "device", "cpu") == "gpu"
+        with _NO_REGION if on_gpu else parallel.region():
             epoch_logs, steps = train_epoch(plan, iterator.epoch(), callbacks, resume)
         resume = None
         if steps == 0:
