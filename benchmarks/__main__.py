@@ -1,8 +1,9 @@
 """numdl's benchmark suite: ``python -m benchmarks [--quick] [--threads N] ...``.
 
 Five cases, float32, the same thread count for every library (threadpoolctl
-for NumPy's BLAS, ``torch.set_num_threads``), each implementation checked to
-compute what the others compute before it is timed:
+for NumPy's BLAS, ``numdl.parallel`` for numdl's own op threads,
+``torch.set_num_threads``), each implementation checked to compute what the
+others compute before it is timed:
 
 1. ``mlp``: one epoch of an MLP 784-256-128-10, numdl ``fit`` vs PyTorch eager,
    hand-written NumPy and scikit-learn, SGD and Adam, batch 32/128/512;
@@ -85,12 +86,17 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     (True, ['mlp', 'memory'], 1)
     """
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks", description=__doc__.splitlines()[0]
+        prog="python -m benchmarks",
+        description="numdl's benchmark suite: numdl against PyTorch, "
+        "scikit-learn and hand-written NumPy.",
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="a run under 2 minutes")
-    mode.add_argument(
-        "--smoke", action="store_true", help="minimal sizes: checks that it runs"
+    parser.add_argument("--quick", action="store_true", help="a run under 2 minutes")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="minimal sizes, to check that it runs (wins over --quick)",
     )
     parser.add_argument(
         "--threads",

@@ -180,6 +180,7 @@ def test_every_case_runs_at_minimal_sizes_and_prints_its_tables(tmp_path, capsys
 
 def test_cases_by_number_or_name_and_bad_ones_rejected(capsys):
     assert suite.parse(["--cases", "2", "latency"]).cases == ["tiny", "latency"]
+    assert suite.parse(["--quick", "--smoke"]).smoke  # `numdl bench --smoke`
     with pytest.raises(SystemExit):
         suite.parse(["--cases", "6"])
     assert "unknown case '6'" in capsys.readouterr().err
