@@ -276,3 +276,14 @@ def test_optimizer_state_that_does_not_fit(tmp_path, saved):
     )
     entries["optimizer.safetensors"] = junk.read_bytes()
     _refused(_zip(tmp_path / "m.numdl", entries), "optimizer state", "0/momentum")
+
+
+def test_optimizer_iterations_must_be_a_count(tmp_path, saved):
+    from safetensors.numpy import load, save
+
+    entries = _entries(saved["safetensors"])
+    state = load(entries["optimizer.safetensors"])
+    for bad in (np.array(-5), np.array(2.5), np.array([1, 2])):
+        entries["optimizer.safetensors"] = save({**state, "iterations": bad})
+        path = _zip(tmp_path / "it.numdl", entries)
+        _refused(path, "iterations must be a non-negative integer")

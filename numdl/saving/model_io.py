@@ -342,6 +342,17 @@ def load_optimizer_state(model: Any, arrays: dict[str, Any], where: str) -> None
     >>> m.optimizer.iterations
     5
     """
+    iterations = np.asarray(arrays.get("iterations", 0))
+    if (
+        iterations.shape != ()
+        or iterations.dtype.kind not in "iu"
+        or not 0 <= int(iterations) < 2**53
+    ):
+        raise tio.FileProblem(
+            where,
+            f"optimizer state: iterations must be a non-negative integer, "
+            f"got {iterations!r}",
+        )
     try:
         model.optimizer.load_state_of(arrays, list(model.trainable_weights))
     except ValueError as e:
