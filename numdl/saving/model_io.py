@@ -430,10 +430,12 @@ def load_model(
     filepath: str | os.PathLike,
     custom_objects: dict[str, Any] | None = None,
     compile: bool = True,
+    safe_mode: bool = True,
 ) -> Any:
     """Recreate a model saved by :func:`save_model` (without running any code
     from the file: custom classes come from ``custom_objects`` or
-    ``register_serializable``).
+    ``register_serializable``). ``safe_mode`` is accepted for Keras programs;
+    numdl is always safe (a saved Python lambda cannot be loaded either way).
 
     >>> import os, tempfile
     >>> from numdl import layers, models
