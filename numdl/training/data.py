@@ -312,22 +312,26 @@ class ArrayData:
         return math.ceil(self.n / batch_size)
 
     def batches(self, batch_size: int, shuffle: Any = False) -> Iterator[Batch]:
-        """Yield ``(x, y_list, sw_list)``: x as Tensors, the rest as array views."""
+        """Yield ``(x, y_list, sw_list)``: x as Tensors, the rest as arrays.
+
+        A shuffled epoch gathers each batch by index from a permutation (the
+        training set itself is never copied); unshuffled batches are views.
+        """
         xs, ys, sws = self.x, self.y, self.sw
+        order = None
         if shuffle and shuffle != "batch":
             order = config.rng().permutation(self.n)
-            xs = [_take(a, order) for a in xs]
-            ys = None if ys is None else [_take(a, order) for a in ys]
-            sws = None if sws is None else [_take(a, order) for a in sws]
         starts = list(range(0, self.n, batch_size))
         if shuffle == "batch":
             starts = [starts[i] for i in config.rng().permutation(len(starts))]
         pack = self.pack
         for start in starts:
             part = slice(start, start + batch_size)
-            x = pack([Tensor(a[part]) for a in xs])
-            y = None if ys is None else [None if a is None else a[part] for a in ys]
-            sw = None if sws is None else [a[part] for a in sws]
+            if order is not None:
+                part = order[part]
+            x = pack([Tensor(_take(a, part)) for a in xs])
+            y = None if ys is None else [_take(a, part) for a in ys]
+            sw = None if sws is None else [_take(a, part) for a in sws]
             yield x, y, sw
 
     def inputs_only(self, batch_size: int) -> Iterator[Any]:
@@ -338,11 +342,12 @@ class ArrayData:
             yield pack([Tensor(a[part]) for a in self.x])
 
 
-def _take(a: Any, order: np.ndarray) -> Any:
-    """``a[order]``; the host permutation goes to the device for GPU data."""
-    if a is None or isinstance(a, np.ndarray):
-        return None if a is None else a[order]
-    return a[array_module(a).asarray(order)]
+def _take(a: Any, part: slice | np.ndarray) -> Any:
+    """``a[part]`` (rows by slice or by index); host indices go to the device
+    for GPU data."""
+    if a is None or isinstance(part, slice) or isinstance(a, np.ndarray):
+        return None if a is None else a[part]
+    return a[array_module(a).asarray(part)]
 
 
 def _class_weight_sw(y: list[Any], class_weight: dict, sample_weight: Any) -> Any:
