@@ -369,7 +369,9 @@ def kill_trials(
 ) -> tuple[list[float], int]:
     """SIGKILL a forked writer at random moments; check the file each time.
 
-    The writer sets every weight to its save's number before saving; after
+    The kill comes a log-uniform random delay (1% to 10 times a save's
+    duration) after the child is ready. The writer sets every weight to its
+    save's number before saving; after
     each kill the file must load with one number throughout, no older than
     the last one seen. Returns the number seen after each trial, and how many
     kills fell inside a write (they left a temporary file behind).
@@ -383,10 +385,15 @@ def kill_trials(
     rng = random.Random(seed)
     seen, versions, mid_write = 0.0, [], 0
     for _ in range(trials):
+        ready, signal_ready = os.pipe()
         pid = os.fork()
         if pid == 0:
-            _writer(model, save, int(seen))
-        time.sleep(rng.uniform(0, 3 * seconds))
+            os.close(ready)
+            _writer(model, save, int(seen), signal_ready)
+        os.close(signal_ready)
+        os.read(ready, 1)  # the child is set up (its pages copied): time from here
+        os.close(ready)
+        time.sleep(seconds * 10 ** rng.uniform(-2, 1))  # 1% to 10x of a save
         os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
         assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
@@ -401,13 +408,17 @@ def kill_trials(
     return versions, mid_write
 
 
-def _writer(model: Any, save: Callable[[Any], None], start: int) -> None:
+def _writer(model: Any, save: Callable[[Any], None], start: int, ready: int) -> None:
     try:
         version = start
         while True:
             version += 1
             for w in model.weights:
                 w.data[...] = version
+            if ready >= 0:
+                os.write(ready, b"x")
+                os.close(ready)
+                ready = -1
             save(model)
     finally:
         os._exit(0)

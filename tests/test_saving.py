@@ -12,6 +12,7 @@ import pytest
 
 import numdl
 from numdl import layers, models
+from numdl.backend import to_numpy
 from numdl.saving import model_io, register_serializable
 
 FORMATS = ["safetensors", "npz"]
@@ -52,7 +53,7 @@ def _assert_same_weights(a, b):
 
 def _optimizer_state(model):
     state = model.optimizer.state_of(model.trainable_weights)
-    return {k: np.array(v) for k, v in state.items()}
+    return {k: np.array(to_numpy(v)) for k, v in state.items()}
 
 
 # ------------------------------------------------------------- round trips

@@ -13,6 +13,7 @@ import pytest
 
 import numdl
 from numdl import callbacks, layers, models
+from numdl.backend import to_numpy
 
 
 def _data(n=120, seed=0):
@@ -117,6 +118,13 @@ def test_checkpoint_argument_errors(tmp_path):
 
 
 # --------------------------------------------------------- BackupAndRestore
+# Bitwise resumption is checked on the CPU: the GPU's generator (dropout masks
+# drawn on the device) is not part of a backup.
+@pytest.fixture
+def cpu():
+    numdl.config.set_backend("numpy")  # conftest restores the default device
+
+
 class _Interrupt(Exception):
     pass
 
@@ -151,7 +159,7 @@ def _final(model, history):
     state = model.optimizer.state_of(model.trainable_weights)
     return (
         [w.copy() for w in model.get_weights()],
-        {k: np.array(v) for k, v in state.items()},
+        {k: np.array(to_numpy(v)) for k, v in state.items()},
         json.dumps([history.history, history.epoch]),
         json.dumps(numdl.config.rng().bit_generator.state),
     )
@@ -167,7 +175,7 @@ def _assert_identical(a, b):
 
 
 @pytest.mark.parametrize("save_freq", [4, "epoch"])
-def test_interrupted_fits_resume_bitwise(tmp_path, save_freq):
+def test_interrupted_fits_resume_bitwise(tmp_path, cpu, save_freq):
     reference = _final(*_run(tmp_path / "ref", save_freq))
     assert not (tmp_path / "ref").exists()  # removed after a normal end
     # 96 training samples: 6 batches per epoch; interrupt at many points,
@@ -181,7 +189,7 @@ def test_interrupted_fits_resume_bitwise(tmp_path, save_freq):
         assert not backup.exists()
 
 
-def test_a_resumed_run_really_restarts_from_the_backup(tmp_path):
+def test_a_resumed_run_really_restarts_from_the_backup(tmp_path, cpu):
     # Without the backup, a second run repeats the first epochs: different RNG.
     reference = _final(*_run(tmp_path / "ref", 4))
     with pytest.raises(_Interrupt):
@@ -200,7 +208,7 @@ def test_a_resumed_run_really_restarts_from_the_backup(tmp_path):
     assert history.epoch == [0, 1, 2]  # epoch 0 came back from the backup
 
 
-def test_double_checkpoint_falls_back_to_the_previous_backup(tmp_path):
+def test_double_checkpoint_falls_back_to_the_previous_backup(tmp_path, cpu):
     reference = _final(*_run(tmp_path / "ref", 4))
     with pytest.raises(_Interrupt):
         _run(tmp_path / "b", 4, (1, 4), double=True)
@@ -256,7 +264,7 @@ np.savez(out, **arrays)
 """
 
 
-def test_sigkilled_fit_resumes_bitwise_in_a_new_process(tmp_path):
+def test_sigkilled_fit_resumes_bitwise_in_a_new_process(tmp_path, cpu):
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(_SCRIPT))
 
@@ -269,7 +277,8 @@ def test_sigkilled_fit_resumes_bitwise_in_a_new_process(tmp_path):
             *kill,
             str(save_freq),
         ]
-        return subprocess.run(cmd, capture_output=True, timeout=120).returncode
+        env = {**os.environ, "NUMDL_BACKEND": "numpy"}
+        return subprocess.run(cmd, capture_output=True, timeout=120, env=env).returncode
 
     assert run(tmp_path / "ref", tmp_path / "ref.npz", ("9", "0")) == 0
     # 180 training samples: 12 batches per epoch; a backup every 5 batches.
@@ -284,7 +293,7 @@ def test_sigkilled_fit_resumes_bitwise_in_a_new_process(tmp_path):
     assert not (tmp_path / "b").exists()
 
 
-def test_damaged_backups_are_refused_by_name(tmp_path):
+def test_damaged_backups_are_refused_by_name(tmp_path, cpu):
     from benchmarks.bench_saving import KINDS, mutate
     from numdl.saving.callbacks import _load_backup
 
