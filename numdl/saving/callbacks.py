@@ -247,7 +247,6 @@ class BackupAndRestore(Callback):
 
     # ------------------------------------------------------------ hooks
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self._restored = None
         self._batches_since_save, self._last_batch_seen = 0, -1
         self._restored = self._load()
         if self._restored is not None:
