@@ -27,10 +27,13 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from numdl import config, ops
 from numdl import registry as _registry
 from numdl.autograd.tensor import Tensor
 from numdl.backend import array_module
+from numdl.ops import _cupy_kernels as _gpu
 from numdl.ops import nn
 from numdl.ops.nn import as_float
 
@@ -338,6 +341,12 @@ def sparse_categorical_crossentropy(
             )
         )  # fmt: skip
     labels, valid = nn.check_sparse_labels(labels, shape[axis], ignore_class, name)
+    data = _data(y_pred)
+    if valid is None and type(data) is not np.ndarray and _on_gpu_rows(data, axis):
+        # The same formula in two kernels on the GPU.
+        labels = array_module(data).asarray(labels)
+        eps = config.epsilon()
+        return _out(nn.sparse_probability_cross_entropy(y_pred, labels, eps))
     classes = xp.arange(shape[axis]).reshape(
         [-1 if i == axis else 1 for i in range(len(shape))]
     )
@@ -458,6 +467,11 @@ def _l2_normalize(x: Any, axis: int) -> Any:
 
 def _data(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
+
+
+def _on_gpu_rows(data: Any, axis: int) -> bool:
+    """A GPU array the fused one-thread-per-row kernels take."""
+    return array_module(data) is not np and _gpu.rows_supported(data, axis)
 
 
 # --------------------------------------------------------------- reduction

@@ -109,7 +109,31 @@ def _reference_kernels():
         grad[np.arange(len(grad)), labels] -= 1
         return _dev(grad * g[:, None])
 
+    def bias_relu(out, bias, relu):
+        out += bias
+        np.maximum(out, 0, out=out)
+
+    def softmax_rows(z):
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return _dev(e / e.sum(axis=1, keepdims=True))
+
+    def prob_ce(p, labels, eps):
+        s = p.sum(axis=1)
+        q = p[np.arange(len(p)), labels] / s
+        return _dev(-np.log(np.clip(q, eps, 1 - eps))), _dev(s), _dev(q)
+
+    def prob_ce_grad(labels, s, q, g, c, eps):
+        hit = np.arange(c)[None, :] == labels[:, None]
+        inside = (q >= eps) & (q <= 1 - eps)
+        scale = np.where(inside, -g / np.where(inside, q * s, 1.0), 0.0)
+        return _dev(scale[:, None] * (hit - q[:, None]))
+
     return {
+        "bias_relu_": bias_relu,
+        "softmax_rows": softmax_rows,
+        "softmax_rows_grad": lambda y, g: _dev((g - (g * y).sum(1, keepdims=True)) * y),
+        "sparse_probability_cross_entropy": prob_ce,
+        "sparse_probability_cross_entropy_grad": prob_ce_grad,
         "relu_grad": lambda g, y: _dev(g * (y > 0)),
         "sigmoid": lambda x: _dev(1 / (1 + np.exp(-x))),
         "sigmoid_grad": lambda g, y: _dev(g * y * (1 - y)),
@@ -364,3 +388,27 @@ def test_host_stager_reuses_nothing_without_pinned_memory(gpu):
     moved = stager.put(a)
     assert isinstance(moved, DeviceArray) and stager.put(moved) is moved
     np.testing.assert_array_equal(moved.get(), a)
+
+
+def test_fused_probability_cross_entropy_formula_matches_the_composite(gpu):
+    """The GPU's two-kernel form (here its formula in NumPy) gives the loss and
+    gradient of Keras's normalise-clip-log composite, clipped rows included."""
+    rng = np.random.default_rng(2)
+    p = rng.random((32, 5))
+    p[0] = [1.0, 0.0, 0.0, 0.0, 0.0]  # q clipped at 1 - eps: no gradient
+    p[1] = [0.0, 1.0, 0.0, 0.0, 0.0]  # q clipped at eps (label 0)
+    labels = rng.integers(0, 5, 32)
+    labels[:2] = 0
+    weights = rng.random(32)
+    results = []
+    for device in ("cpu", "gpu"):
+        x = numdl.tensor(p, requires_grad=True, dtype="float64", device=device)
+        y = backend.to_device(labels, device)
+        loss = numdl.losses.sparse_categorical_crossentropy(y, x)
+        assert loss.device == device
+        (loss * backend.to_device(weights, device)).sum().backward()
+        results.append((backend.to_numpy(loss.data), backend.to_numpy(x.grad)))
+    (loss_cpu, grad_cpu), (loss_gpu, grad_gpu) = results
+    np.testing.assert_allclose(loss_gpu, loss_cpu, rtol=1e-12)
+    np.testing.assert_allclose(grad_gpu, grad_cpu, rtol=1e-10, atol=1e-12)
+    assert np.all(grad_cpu[:2] == 0)

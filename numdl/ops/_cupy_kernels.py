@@ -177,3 +177,142 @@ def sparse_softmax_cross_entropy_grad(logp: Any, labels: Any, g: Any) -> Any:
     out = cp.empty((n, c), dtype=logp.dtype)
     kernel(logp, labels.reshape(n), g.reshape(n), c, out)
     return out
+
+
+# ----------------------------------------------------- softmax over rows
+_SOFTMAX_ROWS = r"""
+extern "C" __global__ void numdl_softmax_rows_{name}(
+    const {T}* z, {T}* y, long long n, long long c)
+{{
+    long long i = (long long)blockDim.x * blockIdx.x + threadIdx.x;
+    if (i >= n) return;
+    const {T}* row = z + i * c;
+    {T}* out = y + i * c;
+    {T} m = row[0];
+    for (long long j = 1; j < c; ++j) {{
+        {T} r = row[j];
+        m = (r > m || r != r) ? r : m;
+    }}
+    {T} s = 0;
+    for (long long j = 0; j < c; ++j) {{
+        {T} e = exp(row[j] - m);
+        out[j] = e;
+        s += e;
+    }}
+    for (long long j = 0; j < c; ++j) out[j] = out[j] / s;
+}}
+
+extern "C" __global__ void numdl_softmax_rows_grad_{name}(
+    const {T}* y, const {T}* g, {T}* dz, long long n, long long c)
+{{
+    long long i = (long long)blockDim.x * blockIdx.x + threadIdx.x;
+    if (i >= n) return;
+    const {T}* yr = y + i * c;
+    const {T}* gr = g + i * c;
+    {T} dot = 0;
+    for (long long j = 0; j < c; ++j) dot += gr[j] * yr[j];
+    for (long long j = 0; j < c; ++j) dz[i * c + j] = (gr[j] - dot) * yr[j];
+}}
+
+extern "C" __global__ void numdl_sparse_prob_ce_{name}(
+    const {T}* p, const long long* labels, {T}* loss, {T}* sums, {T}* picked,
+    long long n, long long c, double eps)
+{{
+    long long i = (long long)blockDim.x * blockIdx.x + threadIdx.x;
+    if (i >= n) return;
+    const {T}* row = p + i * c;
+    {T} s = 0;
+    for (long long j = 0; j < c; ++j) s += row[j];
+    {T} q = row[labels[i]] / s;
+    {T} lo = ({T})eps, hi = ({T})(1.0 - eps);
+    {T} clipped = q < lo ? lo : (q > hi ? hi : q);
+    loss[i] = -log(clipped);
+    sums[i] = s;
+    picked[i] = q;
+}}
+"""
+
+
+@cache
+def _module(dtype_name: str) -> Any:
+    c_type = {"float32": "float", "float64": "double"}[dtype_name]
+    code = _SOFTMAX_ROWS.format(T=c_type, name=dtype_name)
+    return gpu_module().RawModule(code=code)
+
+
+def _launch(name: str, a: Any, rows: int, *args: Any) -> None:
+    if rows:
+        kernel = _module(a.dtype.name).get_function(f"{name}_{a.dtype.name}")
+        threads = 128
+        kernel(((rows + threads - 1) // threads,), (threads,), args)
+
+
+def rows_supported(x: Any, axis: int) -> bool:
+    """Whether the one-thread-per-row kernels take ``x`` (2-D, last axis,
+    few classes, float32/float64)."""
+    return (
+        x.ndim == 2
+        and axis in (-1, 1)
+        and 0 < x.shape[1] <= 64
+        and x.dtype.name in ("float32", "float64")
+    )
+
+
+def softmax_rows(z: Any) -> Any:
+    """Softmax over the last axis of 2-D ``z`` (max subtracted), one kernel."""
+    cp = gpu_module()
+    z = cp.ascontiguousarray(z)
+    n, c = z.shape
+    y = cp.empty_like(z)
+    _launch("numdl_softmax_rows", z, n, z, y, cp.int64(n), cp.int64(c))
+    return y
+
+
+def softmax_rows_grad(y: Any, g: Any) -> Any:
+    """``(g - sum(g * y)) * y`` over the last axis of 2-D arrays, one kernel."""
+    cp = gpu_module()
+    g = cp.ascontiguousarray(g, dtype=y.dtype)
+    n, c = y.shape
+    dz = cp.empty_like(y)
+    _launch("numdl_softmax_rows_grad", y, n, y, g, dz, cp.int64(n), cp.int64(c))
+    return dz
+
+
+def sparse_probability_cross_entropy(
+    p: Any, labels: Any, eps: float
+) -> tuple[Any, Any, Any]:
+    """``-log(clip(p[y] / sum(p), eps, 1 - eps))`` per row of 2-D ``p``
+    (Keras's rule for probabilities); returns the loss, the row sums and the
+    unclipped ``p[y] / sum(p)`` (for the gradient)."""
+    cp = gpu_module()
+    p = cp.ascontiguousarray(p)
+    n, c = p.shape
+    labels = cp.ascontiguousarray(labels.reshape(n), dtype=cp.int64)
+    loss, sums, picked = (cp.empty(n, dtype=p.dtype) for _ in range(3))
+    args = (p, labels, loss, sums, picked, cp.int64(n), cp.int64(c), float(eps))
+    _launch("numdl_sparse_prob_ce", p, n, *args)
+    return loss, sums, picked
+
+
+def sparse_probability_cross_entropy_grad(
+    labels: Any, sums: Any, picked: Any, g: Any, c: int, eps: float
+) -> Any:
+    """The gradient of :func:`sparse_probability_cross_entropy` w.r.t. ``p``:
+    ``-g (onehot - q) / (q s)`` where ``eps <= q <= 1 - eps``, else 0."""
+    cp = gpu_module()
+    n = sums.shape[0]
+    body = (
+        "long long r = i / c; long long j = i - r * c; T q = q_[r];"
+        "bool inside = q >= (T)eps && q <= (T)(1.0 - eps);"
+        "T hit = j == labels[r] ? (T)1 : (T)0;"
+        "dp = inside ? -g[r] * (hit - q) / (q * s[r]) : (T)0"
+    )
+    kernel = _elementwise(
+        "numdl_sparse_prob_ce_grad",
+        "raw I labels, raw T s, raw T q_, raw T g, int64 c, float64 eps",
+        "T dp",
+        body,
+    )
+    out = cp.empty((n, c), dtype=sums.dtype)
+    kernel(labels.reshape(n), sums, picked, g.reshape(n), c, eps, out)
+    return out

@@ -168,6 +168,9 @@ class Softmax(Function):
         if _empty_axis(x, axis):
             self.out = x.copy()
             return self.out
+        if xp is not np and _gpu.rows_supported(x, axis):  # one kernel on the GPU
+            self.out = _gpu.softmax_rows(x)
+            return self.out
         out = x - x.max(axis=axis, keepdims=True)
         xp.exp(out, out=out)
         out /= out.sum(axis=axis, keepdims=True)
@@ -176,6 +179,8 @@ class Softmax(Function):
 
     def backward(self, g):
         y = self.out
+        if type(y) is not np.ndarray and _gpu.rows_supported(y, self.axis):
+            return (_gpu.softmax_rows_grad(y, g),)  # one kernel on the GPU
         grad = g - (g * y).sum(axis=self.axis, keepdims=True)
         grad *= y
         return (grad,)
@@ -233,7 +238,9 @@ class Dense(Function):
         m, (k, n) = g2.shape[0], self.kernel.shape
         if parallel.split(m, 2.0 * m * k * n, lead=False) is not None:
             return self._split_backward(g2, need_x, need_kernel, need_bias)
-        if self.relu:
+        if self.relu and type(g2) is not np.ndarray:  # one fused kernel on the GPU
+            g2 = _gpu.relu_grad(g2, self.out)
+        elif self.relu:
             g2 = g2 * (self.out > 0)
         gx = gk = gb = None
         if need_x:
@@ -277,6 +284,9 @@ class Dense(Function):
 
 def _bias_relu(xp: Any, out: Any, bias: Any, relu: bool) -> None:
     """``out += bias`` then ReLU, in place."""
+    if relu and bias is not None and xp is not np:  # one fused kernel on the GPU
+        _gpu.bias_relu_(out, bias, relu)
+        return
     if bias is not None:
         out += bias
     if relu:
@@ -513,7 +523,7 @@ def check_sparse_labels(
         keep = labels != ignore_class
         labels = xp.where(keep, labels, 0)
         valid = keep
-    if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+    if labels.size and _out_of_range(xp, labels, num_classes):
         bad = (labels < 0) | (labels >= num_classes)
         pos = _first(xp, bad)
         extra = "" if ignore_class is None else f" (or ignore_class={ignore_class})"
@@ -523,6 +533,12 @@ def check_sparse_labels(
             f"[0, {num_classes - 1}]{extra}"
         )
     return labels, valid
+
+
+def _out_of_range(xp: Any, labels: Any, num_classes: int) -> bool:
+    if xp is np:
+        return int(labels.min()) < 0 or int(labels.max()) >= num_classes
+    return bool(((labels < 0) | (labels >= num_classes)).any())  # one device sync
 
 
 def _first(xp: Any, mask: Any) -> tuple[int, ...]:
@@ -580,6 +596,39 @@ def softmax_cross_entropy(
             f"{name}: labels of shape {lshape} do not match logits of shape {shape}"
         )
     return SoftmaxCrossEntropy.apply(logits, labels, axis=axis, sparse=False)
+
+
+class SparseProbabilityCrossEntropy(Function):
+    """``-log(clip(p[label] / sum(p), eps, 1 - eps))`` per row, fused (GPU).
+
+    The composite Keras computes for probabilities (normalise, clip, log,
+    pick), as two kernels: one thread per row forward, one elementwise
+    backward. Used by ``losses.sparse_categorical_crossentropy`` for CuPy
+    arrays that :func:`numdl.ops._cupy_kernels.rows_supported` takes.
+    """
+
+    def forward(self, p, labels, eps=1e-7):
+        loss, self.sums, self.picked = _gpu.sparse_probability_cross_entropy(
+            p, labels, eps
+        )
+        self.labels, self.eps, self.classes = labels, eps, p.shape[1]
+        return loss
+
+    def backward(self, g):
+        grad = _gpu.sparse_probability_cross_entropy_grad(
+            self.labels, self.sums, self.picked, g, self.classes, self.eps
+        )
+        return grad, None
+
+
+def sparse_probability_cross_entropy(p: Any, labels: Any, eps: float) -> Any:
+    """The fused GPU form of Keras's sparse cross-entropy on probabilities
+    (``p`` 2-D on the GPU, ``labels`` checked class indices).
+
+    >>> callable(sparse_probability_cross_entropy)
+    True
+    """
+    return SparseProbabilityCrossEntropy.apply(p, labels, eps=eps)
 
 
 def sigmoid_binary_crossentropy(logits: Any, labels: Any) -> Any:
