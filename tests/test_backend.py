@@ -128,7 +128,49 @@ def _reference_kernels():
         scale = np.where(inside, -g / np.where(inside, q * s, 1.0), 0.0)
         return _dev(scale[:, None] * (hit - q[:, None]))
 
+    def max_pool2d(x, pool, strides, out_hw, index_dtype):
+        (ph, pw), (sh, sw), (oh, ow) = pool, strides, out_hw
+        views = [
+            x[:, a : a + sh * (oh - 1) + 1 : sh, b : b + sw * (ow - 1) + 1 : sw]
+            for a in range(ph)
+            for b in range(pw)
+        ]
+        stack = np.stack(views)  # NaN-free inputs in these tests
+        index = (
+            None if index_dtype is None else _dev(stack.argmax(0).astype(index_dtype))
+        )
+        return _dev(stack.max(0)), index
+
+    def max_pool2d_grad(g, index, padded_shape, pool, strides):
+        (ph, pw), (sh, sw) = pool, strides
+        _, oh, ow, _ = g.shape
+        dx = np.zeros(padded_shape, g.dtype)
+        for k in range(ph * pw):
+            a, b = divmod(k, pw)
+            rows = slice(a, a + sh * (oh - 1) + 1, sh)
+            cols = slice(b, b + sw * (ow - 1) + 1, sw)
+            dx[:, rows, cols] += g * (index == k)
+        return _dev(dx)
+
+    def col2im(cols, padded_shape, kernel_hw, strides, dilation, out_hw, out=None):
+        (kh, kw), (s0, s1), (d0, d1), (oh, ow) = kernel_hw, strides, dilation, out_hw
+        n, _, _, c = padded_shape
+        c5 = cols.reshape(n, oh, ow, kh, kw, c)
+        dx = np.zeros(padded_shape, cols.dtype)
+        for a in range(kh):
+            for b in range(kw):
+                rows = slice(a * d0, a * d0 + s0 * (oh - 1) + 1, s0)
+                cs = slice(b * d1, b * d1 + s1 * (ow - 1) + 1, s1)
+                dx[:, rows, cs] += c5[:, :, :, a, b]
+        if out is not None:
+            out[...] = dx
+            return out
+        return _dev(dx)
+
     return {
+        "max_pool2d": max_pool2d,
+        "max_pool2d_grad": max_pool2d_grad,
+        "col2im": col2im,
         "bias_relu_": bias_relu,
         "softmax_rows": softmax_rows,
         "softmax_rows_grad": lambda y, g: _dev((g - (g * y).sum(1, keepdims=True)) * y),
@@ -412,3 +454,37 @@ def test_fused_probability_cross_entropy_formula_matches_the_composite(gpu):
     np.testing.assert_allclose(loss_gpu, loss_cpu, rtol=1e-12)
     np.testing.assert_allclose(grad_gpu, grad_cpu, rtol=1e-10, atol=1e-12)
     assert np.all(grad_cpu[:2] == 0)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_convnets_train_alike_on_both_devices(gpu, float64, seed):
+    """Convolutions (valid, same, strided, dilated) and max pooling (disjoint
+    and overlapping windows) through the GPU code paths give the CPU's
+    gradients."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((4, 12, 11, 3))
+    y = rng.integers(0, 5, 4)
+
+    def grads(device):
+        numdl.config.set_random_seed(seed)
+        model = models.Sequential(
+            [
+                layers.Input((12, 11, 3)),
+                layers.Conv2D(4, 3, activation="relu", padding="same"),
+                layers.MaxPooling2D(2),
+                layers.Conv2D(5, 2, strides=2, dilation_rate=1, activation="relu"),
+                layers.MaxPooling2D(3, strides=1, padding="same"),
+                layers.Conv2D(3, 2, dilation_rate=2, padding="same"),
+                layers.Flatten(),
+                layers.Dense(5, activation="softmax"),
+            ]
+        ).to(device)
+        out = model(x)
+        loss = numdl.losses.sparse_categorical_crossentropy(
+            backend.to_device(y, device), out
+        )
+        loss.sum().backward()
+        return [backend.to_numpy(w.grad) for w in model.trainable_weights]
+
+    for ours, ref in zip(grads("gpu"), grads("cpu")):
+        np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12)

@@ -296,3 +296,39 @@ def test_dropout_repeats_with_the_seed_on_its_device(device):
     np.testing.assert_array_equal(first, again)
     kept = (first != 0).mean()
     assert 0.4 < kept < 0.6 and set(np.unique(first)) <= {0.0, 2.0}
+
+
+@pytest.mark.parametrize(
+    "strides, dilation, padding", [(1, 1, "same"), (2, 1, "valid"), (1, 2, "same")]
+)
+def test_conv2d_and_overlapping_max_pool_match_torch(
+    device, strides, dilation, padding
+):
+    rng = np.random.default_rng(8)
+    a = rng.standard_normal((3, 13, 12, 4)).astype(np.float32)
+    x, tx = _pair(a, device)
+    numdl.config.set_random_seed(2)
+    conv = layers.Conv2D(
+        6, 3, strides=strides, dilation_rate=dilation, padding=padding,
+        activation="relu",
+    ).to(device)  # fmt: skip
+    pool = layers.MaxPooling2D(3, strides=2)  # windows overlap
+    y = pool(conv(x))
+    kernel, bias = conv.get_weights()
+    tconv = torch.nn.Conv2d(
+        4, 6, 3, stride=strides, dilation=dilation,
+        padding="same" if padding == "same" else 0,
+    ).to(_torch_device(device))  # fmt: skip
+    with torch.no_grad():
+        tconv.weight.copy_(torch.tensor(kernel.transpose(3, 2, 0, 1)))
+        tconv.bias.copy_(torch.tensor(bias))
+    t_in = tx.permute(0, 3, 1, 2)
+    ty = torch.nn.functional.max_pool2d(torch.relu(tconv(t_in)), 3, 2)
+    ty = ty.permute(0, 2, 3, 1)
+    assert_close(_host(y), _host(ty), 1e-5, "forward")
+    w = rng.standard_normal(tuple(y.shape)).astype(np.float32)
+    (y * backend.to_device(w, device)).sum().backward()
+    (ty * torch.tensor(w, device=ty.device)).sum().backward()
+    assert_close(_host(x.grad), _host(tx.grad), 1e-5, "input gradient")
+    tk = _host(tconv.weight.grad).transpose(2, 3, 1, 0)
+    assert_close(_host(conv.kernel.grad), tk, 1e-5, "kernel gradient")

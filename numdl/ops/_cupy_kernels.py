@@ -316,3 +316,136 @@ def sparse_probability_cross_entropy_grad(
     out = cp.empty((n, c), dtype=sums.dtype)
     kernel(labels.reshape(n), sums, picked, g.reshape(n), c, eps, out)
     return out
+
+
+# ------------------------------------------------- pooling and convolution
+# 2-D, channels-last (N, H, W, C) inputs, already padded; one thread per
+# output (pooling forward) or per input element (the gradients, gathered
+# over the windows that hold it: no atomics, deterministic).
+_INDEX_NHWC = (
+    "long long c = i % C; long long t = i / C; long long ow = t % OW; t /= OW;"
+    "long long oh = t % OH; long long n = t / OH;"
+)
+_INPUT_NHWC = (
+    "long long c = i % C; long long t = i / C; long long w = t % W; t /= W;"
+    "long long h = t % H; long long n = t / H;"
+)
+
+
+def pool2d_supported(x: Any, axes: tuple[int, ...]) -> bool:
+    """Whether the fused pooling kernels take ``x``: 4-D channels-last, float."""
+    return x.ndim == 4 and tuple(axes) == (1, 2) and x.dtype.kind == "f"
+
+
+def max_pool2d(
+    x: Any, pool: tuple, strides: tuple, out_hw: tuple, index_dtype: Any
+) -> tuple[Any, Any]:
+    """Max over each window of padded NHWC ``x`` and (unless ``index_dtype``
+    is None) which row-major offset won: the first maximum, a NaN never wins
+    but makes the output NaN (as the NumPy path)."""
+    cp = gpu_module()
+    x = cp.ascontiguousarray(x)
+    n, h, w, c = x.shape
+    (ph, pw), (sh, sw), (oh, ow) = pool, strides, out_hw
+    out = cp.empty((n, oh, ow, c), dtype=x.dtype)
+    body = (
+        _INDEX_NHWC + "long long base = ((n * H + oh * sh) * W + ow * sw) * C + c;"
+        "T best = x[base]; int won = 0;"
+        "for (int a = 0; a < ph; ++a) for (int b = 0; b < pw; ++b) {"
+        "  if (a == 0 && b == 0) continue;"
+        "  T v = x[base + (a * W + b) * C];"
+        "  if (v > best) { best = v; won = a * pw + b; }"
+        "  else if (v != v) { best = v; }"
+        "}"
+        "out = best;"
+    )
+    params = (
+        "raw T x, int64 H, int64 W, int64 C, int64 OH, int64 OW, "
+        "int64 ph, int64 pw, int64 sh, int64 sw"
+    )
+    args = (x, h, w, c, oh, ow, ph, pw, sh, sw)
+    if index_dtype is None:
+        _elementwise("numdl_max_pool2d", params, "T out", body)(*args, out)
+        return out, None
+    index = cp.empty(out.shape, dtype=index_dtype)
+    kernel = _elementwise(
+        "numdl_max_pool2d_index", params, "T out, I index", body + "index = won;"
+    )
+    kernel(*args, out, index)
+    return out, index
+
+
+def max_pool2d_grad(
+    g: Any, index: Any, padded_shape: tuple, pool: tuple, strides: tuple
+) -> Any:
+    """The padded input's gradient: each element gathers ``g`` of the windows
+    whose winning offset it is."""
+    cp = gpu_module()
+    g = cp.ascontiguousarray(g)
+    n, oh, ow, c = g.shape
+    _, h, w, _ = padded_shape
+    (ph, pw), (sh, sw) = pool, strides
+    body = (
+        _INPUT_NHWC + "T acc = 0;"
+        "long long y0 = h - ph + 1; y0 = y0 <= 0 ? 0 : (y0 + sh - 1) / sh;"
+        "long long x0 = w - pw + 1; x0 = x0 <= 0 ? 0 : (x0 + sw - 1) / sw;"
+        "long long y1 = min(h / sh, OH - 1); long long x1 = min(w / sw, OW - 1);"
+        "for (long long y = y0; y <= y1; ++y) for (long long z = x0; z <= x1; ++z) {"
+        "  long long o = ((n * OH + y) * OW + z) * C + c;"
+        "  if ((long long)index[o] == (h - y * sh) * pw + (w - z * sw)) acc += g[o];"
+        "}"
+        "dx = acc;"
+    )
+    kernel = _elementwise(
+        "numdl_max_pool2d_grad",
+        "raw T g, raw I index, int64 H, int64 W, int64 C, int64 OH, int64 OW, "
+        "int64 ph, int64 pw, int64 sh, int64 sw",
+        "T dx",
+        body,
+    )
+    dx = cp.empty(padded_shape, dtype=g.dtype)
+    kernel(g, index, h, w, c, oh, ow, ph, pw, sh, sw, dx)
+    return dx
+
+
+def col2im(
+    cols: Any,
+    padded_shape: tuple,
+    kernel_hw: tuple,
+    strides: tuple,
+    dilation: tuple,
+    out_hw: tuple,
+    out: Any = None,
+) -> Any:
+    """The padded NHWC input-gradient from column gradients ``(N*Ho*Wo,
+    kh*kw*C)`` (``g @ kernel_matrix.T``): each input element sums the
+    columns that read it, one kernel."""
+    cp = gpu_module()
+    cols = cp.ascontiguousarray(cols)
+    _, h, w, c = padded_shape
+    (kh, kw), (s0, s1), (d0, d1), (oh, ow) = kernel_hw, strides, dilation, out_hw
+    body = (
+        _INPUT_NHWC + "T acc = 0;"
+        "for (long long a = 0; a < kh; ++a) {"
+        "  long long y = h - a * d0; if (y < 0 || y % s0) continue; y /= s0;"
+        "  if (y >= OH) continue;"
+        "  for (long long b = 0; b < kw; ++b) {"
+        "    long long z = w - b * d1; if (z < 0 || z % s1) continue; z /= s1;"
+        "    if (z >= OW) continue;"
+        "    long long r = (n * OH + y) * OW + z;"
+        "    acc += cols[r * (kh * kw * C) + (a * kw + b) * C + c];"
+        "  }"
+        "}"
+        "dx = acc;"
+    )
+    kernel = _elementwise(
+        "numdl_col2im",
+        "raw T cols, int64 H, int64 W, int64 C, int64 OH, int64 OW, int64 kh, "
+        "int64 kw, int64 s0, int64 s1, int64 d0, int64 d1",
+        "T dx",
+        body,
+    )
+    if out is None:
+        out = cp.empty(padded_shape, dtype=cols.dtype)
+    kernel(cols, h, w, c, oh, ow, kh, kw, s0, s1, d0, d1, out)
+    return out
