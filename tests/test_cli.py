@@ -161,6 +161,18 @@ def test_every_example_name_is_a_script_with_a_main():
         assert path.name == filename and "def main(" in path.read_text()
 
 
+@pytest.fixture(autouse=True)
+def _examples_leave_no_trace(monkeypatch):
+    """Running an example imports its ``_common`` and extends sys.path: undo
+    both, so a fake ``_common`` never reaches the other tests' examples."""
+    before = sys.modules.pop("_common", None)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    yield
+    sys.modules.pop("_common", None)
+    if before is not None:
+        sys.modules["_common"] = before
+
+
 def fake_examples(tmp_path):
     """Example files recording what their main received."""
     for name in cli.EXAMPLES.values():
