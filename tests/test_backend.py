@@ -167,7 +167,24 @@ def _reference_kernels():
             return out
         return _dev(dx)
 
+    def im2col(x, kernel_hw, strides, dilation, out_hw, ones, out=None):
+        (kh, kw), (s0, s1), (d0, d1), (oh, ow) = kernel_hw, strides, dilation, out_hw
+        n, _, _, c = x.shape
+        parts = [
+            x[:, a * d0 :: s0][:, :oh, b * d1 :: s1][:, :, :ow]
+            for a in range(kh)
+            for b in range(kw)
+        ]
+        cols = np.stack(parts, axis=3).reshape(n * oh * ow, kh * kw * c)
+        if ones:
+            cols = np.concatenate([cols, np.ones((len(cols), 1), x.dtype)], axis=1)
+        if out is not None:
+            out[...] = cols
+            return out
+        return _dev(cols)
+
     return {
+        "im2col": im2col,
         "max_pool2d": max_pool2d,
         "max_pool2d_grad": max_pool2d_grad,
         "col2im": col2im,
@@ -185,6 +202,13 @@ def _reference_kernels():
         "sparse_softmax_cross_entropy": sparse_ce,
         "sparse_softmax_cross_entropy_grad": sparse_ce_grad,
     }
+
+
+@pytest.fixture(autouse=True)
+def _cpu_default():
+    """These tests start from the CPU default (also on a CuPy run of the
+    suite); conftest restores the session's default afterwards."""
+    numdl.config.set_backend("numpy")
 
 
 @pytest.fixture

@@ -91,7 +91,7 @@ class Tensor:
         Otherwise a copy that stays in the graph (gradients flow back to this
         tensor's device), as ``torch.Tensor.to``.
 
-        >>> x = tensor([1.0]); x.to("cpu") is x
+        >>> x = tensor([1.0], device="cpu"); x.to("cpu") is x
         True
         """
         device = backend.normalize_device(device)

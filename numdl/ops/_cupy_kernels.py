@@ -12,12 +12,13 @@ CuPy on first use and cached per float type.
 CuPy comes from :func:`numdl.backend.gpu_module`; nothing here runs, or is
 needed, without a GPU.
 
->>> sorted(n for n in dir() if n.endswith("_grad"))[:2]
-['relu_grad', 'sigmoid_grad']
+>>> callable(relu_grad) and callable(adam_update)
+True
 """
 
 from __future__ import annotations
 
+import math
 from functools import cache
 from typing import Any
 
@@ -323,13 +324,22 @@ def sparse_probability_cross_entropy_grad(
 # output (pooling forward) or per input element (the gradients, gathered
 # over the windows that hold it: no atomics, deterministic).
 _INDEX_NHWC = (
-    "long long c = i % C; long long t = i / C; long long ow = t % OW; t /= OW;"
-    "long long oh = t % OH; long long n = t / OH;"
+    "long long ii = i; long long c = ii % C; long long t = ii / C;"
+    "long long ow = t % OW; t /= OW; long long oh = t % OH; long long n = t / OH;"
 )
 _INPUT_NHWC = (
-    "long long c = i % C; long long t = i / C; long long w = t % W; t /= W;"
-    "long long h = t % H; long long n = t / H;"
+    "long long ii = i; long long c = ii % C; long long t = ii / C;"
+    "long long w = t % W; t /= W; long long h = t % H; long long n = t / H;"
 )
+
+
+def _indexed(name: str, params: str, outputs: str, body: str, size: int) -> Any:
+    """An elementwise kernel whose index arithmetic is 32-bit when every index
+    fits (64-bit division is several times slower on the GPU)."""
+    if size < 2**31:
+        name, body = name + "_i32", body.replace("long long", "int")
+        params = params.replace("int64", "int32")
+    return _elementwise(name, params, outputs, body)
 
 
 def pool2d_supported(x: Any, axes: tuple[int, ...]) -> bool:
@@ -365,11 +375,15 @@ def max_pool2d(
     )
     args = (x, h, w, c, oh, ow, ph, pw, sh, sw)
     if index_dtype is None:
-        _elementwise("numdl_max_pool2d", params, "T out", body)(*args, out)
+        _indexed("numdl_max_pool2d", params, "T out", body, x.size)(*args, out)
         return out, None
     index = cp.empty(out.shape, dtype=index_dtype)
-    kernel = _elementwise(
-        "numdl_max_pool2d_index", params, "T out, I index", body + "index = won;"
+    kernel = _indexed(
+        "numdl_max_pool2d_index",
+        params,
+        "T out, I index",
+        body + "index = won;",
+        x.size,
     )
     kernel(*args, out, index)
     return out, index
@@ -396,12 +410,13 @@ def max_pool2d_grad(
         "}"
         "dx = acc;"
     )
-    kernel = _elementwise(
+    kernel = _indexed(
         "numdl_max_pool2d_grad",
         "raw T g, raw I index, int64 H, int64 W, int64 C, int64 OH, int64 OW, "
         "int64 ph, int64 pw, int64 sh, int64 sw",
         "T dx",
         body,
+        max(g.size, math.prod(padded_shape)),
     )
     dx = cp.empty(padded_shape, dtype=g.dtype)
     kernel(g, index, h, w, c, oh, ow, ph, pw, sh, sw, dx)
@@ -438,14 +453,55 @@ def col2im(
         "}"
         "dx = acc;"
     )
-    kernel = _elementwise(
+    kernel = _indexed(
         "numdl_col2im",
         "raw T cols, int64 H, int64 W, int64 C, int64 OH, int64 OW, int64 kh, "
         "int64 kw, int64 s0, int64 s1, int64 d0, int64 d1",
         "T dx",
         body,
+        max(cols.size, math.prod(padded_shape)),
     )
     if out is None:
         out = cp.empty(padded_shape, dtype=cols.dtype)
     kernel(cols, h, w, c, oh, ow, kh, kw, s0, s1, d0, d1, out)
+    return out
+
+
+def im2col(
+    x: Any,
+    kernel_hw: tuple,
+    strides: tuple,
+    dilation: tuple,
+    out_hw: tuple,
+    ones: bool,
+    out: Any = None,
+) -> Any:
+    """The columns ``(N*Ho*Wo, kh*kw*C [+ 1])`` of padded NHWC ``x`` (with a
+    last column of ones if ``ones``), each element read once, one kernel."""
+    cp = gpu_module()
+    x = cp.ascontiguousarray(x)
+    n, h, w, c = x.shape
+    (kh, kw), (s0, s1), (d0, d1), (oh, ow) = kernel_hw, strides, dilation, out_hw
+    size = kh * kw * c
+    width = size + int(ones)
+    if out is None:
+        out = cp.empty((n * oh * ow, width), dtype=x.dtype)
+    body = (
+        "long long ii = i; long long r = ii / width; long long q = ii - r * width;"
+        "if (q == size) { col = (T)1; } else {"
+        "  long long c = q % C; long long t = q / C; long long b = t % kw;"
+        "  long long a = t / kw; long long z = r % OW; long long y = (r / OW) % OH;"
+        "  long long m = r / (OW * OH);"
+        "  col = x[((m * H + y * s0 + a * d0) * W + z * s1 + b * d1) * C + c];"
+        "}"
+    )
+    kernel = _indexed(
+        "numdl_im2col",
+        "raw T x, int64 H, int64 W, int64 C, int64 OH, int64 OW, int64 kw, "
+        "int64 s0, int64 s1, int64 d0, int64 d1, int64 size, int64 width",
+        "T col",
+        body,
+        max(out.size, x.size),
+    )
+    kernel(x, h, w, c, oh, ow, kw, s0, s1, d0, d1, size, width, out)
     return out
