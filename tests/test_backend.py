@@ -183,7 +183,12 @@ def _reference_kernels():
             return out
         return _dev(cols)
 
+    def dropout_mask(rng, shape, rate, scale, dtype):
+        u = rng.random(shape, dtype=np.float32)
+        return _dev(np.where(u >= rate, scale, 0.0).astype(dtype))
+
     return {
+        "dropout_mask": dropout_mask,
         "im2col": im2col,
         "max_pool2d": max_pool2d,
         "max_pool2d_grad": max_pool2d_grad,

@@ -19,6 +19,7 @@ import numpy as np
 from numdl import activations, config, ops
 from numdl.backend import array_module
 from numdl.layers.base import InputSpec, Layer, positive_int
+from numdl.ops import _cupy_kernels as _gpu
 from numdl.ops.nn import dense
 
 
@@ -251,10 +252,13 @@ class Dropout(Layer):
         inputs = _as_float(self, inputs)
         shape = self._mask_shape(tuple(inputs.shape))
         xp = array_module(inputs.data)  # drawn where the data lives
-        mask = (config.rng_for(xp, self._rng).random(shape) >= self.rate).astype(
-            inputs.dtype
-        )
-        mask *= 0.0 if self.rate >= 1 else 1.0 / (1.0 - self.rate)
+        rng = config.rng_for(xp, self._rng)
+        scale = 0.0 if self.rate >= 1 else 1.0 / (1.0 - self.rate)
+        if xp is not np:  # one fused kernel on the GPU
+            mask = _gpu.dropout_mask(rng, shape, self.rate, scale, inputs.dtype)
+            return ops.multiply(inputs, mask)
+        mask = (rng.random(shape) >= self.rate).astype(inputs.dtype)
+        mask *= scale
         return ops.multiply(inputs, mask)
 
     compute_output_shape = staticmethod(_identity_shape)

@@ -67,6 +67,20 @@ def tanh_grad(g: Any, y: Any) -> Any:
     return _elementwise("numdl_tanh_grad", "T g, T y", "T dx", body)(g, y)
 
 
+def dropout_mask(rng: Any, shape: tuple, rate: float, scale: float, dtype: Any) -> Any:
+    """``scale`` where a uniform draw (float32, on the device) is ``>= rate``,
+    else 0: Dropout's mask in one kernel after the draw."""
+    cp = gpu_module()
+    u = rng.random(shape, dtype=cp.float32)
+    body = "m = u >= (float)rate ? (T)scale : (T)0"
+    kernel = _elementwise(
+        "numdl_dropout_mask", "float32 u, float64 rate, float64 scale", "T m", body
+    )
+    out = cp.empty(shape, dtype=dtype)
+    kernel(u, rate, scale, out)
+    return out
+
+
 # ------------------------------------------------------------- optimizers
 def adam_update(
     w: Any, g: Any, m: Any, v: Any, b1: float, b2: float, eps: float, alpha: float
