@@ -334,6 +334,7 @@ def _new_tensor(data: Any, requires_grad: bool, ctx: Any) -> Tensor:
 
 
 _object_new = object.__new__
+_ndarray = np.ndarray
 
 
 def _count_uses(root_fn: Any) -> None:
@@ -440,9 +441,10 @@ def _accumulate_leaf(leaf: Tensor, g: Any) -> None:
         g = leaf.grad + g
     # The common case, kept as is: a writeable array of the leaf's type
     # (CuPy's flags have no ``writeable``: its arrays always are).
-    if type(g) is type(data) and g.dtype is data.dtype and _writeable(g):
-        leaf.grad = g
-        return
+    if type(g) is type(data) and g.dtype is data.dtype:
+        if type(g) is not _ndarray or g.flags.writeable:
+            leaf.grad = g
+            return
     xp = array_module(g)
     if g.dtype != data.dtype:
         g = xp.asarray(g).astype(data.dtype)

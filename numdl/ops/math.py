@@ -30,6 +30,8 @@ from numdl.autograd.function import Function, unbroadcast
 from numdl.backend import array_module
 from numdl.ops import _cupy_kernels as _gpu
 
+_ndarray = _numpy.ndarray
+
 
 def _shape(x: Any) -> tuple[int, ...]:
     """Shape of an operand: arrays have one, Python numbers are 0-d."""
@@ -315,7 +317,7 @@ class Tanh(Function):
 
     def backward(self, g):
         # One fused kernel on the GPU (the NumPy path pays one type check).
-        if type(g) is not _numpy.ndarray and array_module(g) is not _numpy:
+        if type(g) is not _ndarray and array_module(g) is not _numpy:
             return (_gpu.tanh_grad(g, self.out),)
         return (g * (1 - self.out * self.out),)
 
