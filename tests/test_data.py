@@ -234,3 +234,22 @@ def test_shuffled_fit_never_copies_the_training_set():
     finally:
         tracemalloc.stop()
     assert peak < 0.5 * x.nbytes, f"fit traced {peak} bytes for {x.nbytes} of inputs"
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [0, data._FINITE_BLOCK, 3 * data._FINITE_BLOCK - 1])
+def test_check_finite_finds_a_bad_value_in_any_block(bad, where):
+    x = np.ones(3 * data._FINITE_BLOCK, dtype=np.float32).reshape(-1, 4)
+    x.reshape(-1)[where] = bad
+    with pytest.raises(ValueError, match=f"sample {where // 4}"):
+        data.check_finite(x, "x", "fit")
+    data.check_finite(np.ones_like(x), "x", "fit")  # all finite: no error
+
+
+def test_check_finite_sees_complex_and_strided_data():
+    with pytest.raises(ValueError, match="NaN at index 1"):
+        data.check_finite(np.array([1 + 1j, complex(0, np.nan)]), "x", "fit")
+    x = np.ones((4, 6))
+    x[2, 1] = np.inf
+    with pytest.raises(ValueError, match=r"inf at index \(2, 0\)"):
+        data.check_finite(x[:, 1::2], "x", "fit")
