@@ -20,6 +20,7 @@ with the batch views (no copy per step).
 
 from __future__ import annotations
 
+import cmath
 import math
 import warnings
 from collections.abc import Callable, Iterator
@@ -196,8 +197,11 @@ non-finite values before training
         return
     xp = array_module(arr)
     index = tuple(int(i) for i in to_numpy(xp.argwhere(~xp.isfinite(arr))[0]))
-    value = float(arr[index].real)
-    kind = "NaN" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    value = complex(arr[index])
+    if cmath.isnan(value):
+        kind = "NaN"
+    else:  # an inf (complex: in either part)
+        kind = "-inf" if value.imag == 0 and value.real < 0 else "inf"
     shown = str(index[0]) if len(index) == 1 else str(index)
     raise ValueError(
         f"{where}: {label} contains {kind} at index {shown} (sample {index[0]}); "
