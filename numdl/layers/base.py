@@ -30,6 +30,7 @@ import numpy as np
 from numdl import backend, config, tree
 from numdl.autograd.tensor import Tensor
 from numdl.backend import array_module, to_numpy
+from numdl.layers import symbolic
 from numdl.variables import Variable
 
 _NAME_COUNTS: dict[str, int] = {}
@@ -367,11 +368,12 @@ class Layer:
         return inputs
 
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
-        from numdl.layers import symbolic
-
-        if symbolic.any_symbolic(inputs):
+        if type(inputs) is Tensor:  # the common case: one tensor, no structure
+            inputs = self._to_tensor(inputs)
+        elif symbolic.any_symbolic(inputs):
             return symbolic.symbolic_call(self, inputs, args, kwargs)
-        inputs = tree.map_structure(self._to_tensor, inputs)
+        else:
+            inputs = tree.map_structure(self._to_tensor, inputs)
         training = kwargs.pop("training", None)
         outer_training = _CallContext.training
         if training is None:

@@ -76,6 +76,7 @@ class Functional(Model):
             if node.input_tensors
         ]
         self._layers = layers
+        self._chain = _linear_chain(self._exec_nodes, inputs, outputs)
         if trainable is not None:
             self.trainable = trainable
         self.built = True
@@ -103,6 +104,11 @@ class Functional(Model):
         >>> Functional(x, Identity()(x)).call({"x": np.ones((1, 2))}).tolist()
         [[1.0, 1.0]]
         """
+        if self._chain is not None:  # one layer after another (most Sequentials)
+            x = self._standardize_inputs(inputs)[0]
+            for layer in self._chain:
+                x = layer(x) if training is None else layer(x, training=training)
+            return x
         values = dict(zip(map(id, self._inputs), self._standardize_inputs(inputs)))
 
         def fill(x: Any) -> Any:
@@ -680,3 +686,25 @@ def _unpack_singleton(x: Any) -> Any:
     if isinstance(x, (list, tuple)) and len(x) == 1:
         return x[0]
     return x
+
+
+def _linear_chain(nodes: list[Any], inputs: Any, outputs: Any) -> list[Layer] | None:
+    """The layers of a graph that is one chain from a single Input to a single
+    output, each layer called on the previous one's output alone; else None.
+
+    ``Functional.call`` runs such a graph as a plain loop over its layers,
+    without the per-node bookkeeping a general graph needs (~5 us a layer).
+    """
+    if not isinstance(inputs, KerasTensor) or not isinstance(outputs, KerasTensor):
+        return None
+    current, chain = inputs, []
+    for node in nodes:
+        if node.call_kwargs or len(node.call_args) != 1:
+            return None
+        if node.call_args[0] is not current or not isinstance(
+            node.outputs, KerasTensor
+        ):
+            return None
+        current = node.outputs
+        chain.append(node.layer)
+    return chain if current is outputs else None
