@@ -60,7 +60,7 @@ class GradientMonitor(Callback):
     - dead: more than ``dead`` (50%) of a ReLU layer's units dead.
 
     How it sees inside: during ``fit`` it wraps the optimizer's
-    ``apply_gradients`` (gradients and weights before and after each step)
+    ``apply_scratch`` (gradients and weights before and after each step)
     and the ``call`` of layers with a ReLU/sigmoid/tanh ``activation``
     (their outputs, on training steps only), and removes the wrappers at the
     end of ``fit``. Nothing is added to training without a monitor; with
@@ -145,7 +145,8 @@ class GradientMonitor(Callback):
         self._wrapped.append((layer, "call"))
 
     def _wrap_optimizer(self, optimizer: Any) -> None:
-        apply = optimizer.apply_gradients
+        # fit's step updates through apply_scratch (gradients it drops after)
+        apply = optimizer.apply_scratch
 
         def watched(grads_and_vars: Any) -> Any:
             pairs = list(grads_and_vars)
@@ -154,8 +155,8 @@ class GradientMonitor(Callback):
             self._record_updates(before)
             return result
 
-        optimizer.apply_gradients = watched
-        self._wrapped.append((optimizer, "apply_gradients"))
+        optimizer.apply_scratch = watched
+        self._wrapped.append((optimizer, "apply_scratch"))
 
     def _remove_wrappers(self) -> None:
         for owner, attribute in self._wrapped:

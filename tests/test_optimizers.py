@@ -842,3 +842,60 @@ def test_centered_rmsprop_with_a_steady_gradient_stays_finite():
 def test_base_optimizer_has_no_rule():
     with pytest.raises(NotImplementedError):
         Optimizer().apply_gradients([(np.ones(1), Tensor(np.ones(1)))])
+
+
+SCRATCH_CASES = [
+    lambda: optimizers.SGD(0.1),
+    lambda: optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+    lambda: optimizers.Adam(0.01),
+    lambda: optimizers.Adam(0.01, amsgrad=True),
+    lambda: optimizers.AdamW(0.01, weight_decay=0.1),
+    lambda: optimizers.RMSprop(0.01),  # works in its own arrays (not allowed)
+]
+
+
+@pytest.mark.parametrize("make", SCRATCH_CASES)
+def test_apply_scratch_follows_apply_gradients_exactly(make):
+    rng = np.random.default_rng(0)
+    start = [rng.standard_normal((5, 3)), rng.standard_normal(3)]
+    grads = [[rng.standard_normal(a.shape) for a in start] for _ in range(20)]
+    plain = [numdl.tensor(a.copy(), requires_grad=True) for a in start]
+    scratch = [numdl.tensor(a.copy(), requires_grad=True) for a in start]
+    opt_plain, opt_scratch = make(), make()
+    for step in grads:
+        opt_plain.apply_gradients([(g.copy(), p) for g, p in zip(step, plain)])
+        opt_scratch.apply_scratch([(g.copy(), p) for g, p in zip(step, scratch)])
+    for a, b in zip(plain, scratch):
+        np.testing.assert_array_equal(b.data, a.data)
+
+
+def test_apply_scratch_keeps_shared_gradients_intact():
+    """One gradient array for two parameters (or views of one array): the
+    update must not work in it, or the second parameter sees a scaled one."""
+    g = np.ones(4)
+    w1, w2 = (numdl.tensor(np.zeros(4), requires_grad=True) for _ in range(2))
+    optimizers.SGD(0.5).apply_scratch([(g, w1), (g, w2)])
+    assert w1.data.tolist() == w2.data.tolist() == [-0.5] * 4
+    assert g.tolist() == [1.0] * 4
+    both = np.ones(6)
+    v1, v2 = (numdl.tensor(np.zeros(3), requires_grad=True) for _ in range(2))
+    optimizers.Adam(0.1).apply_scratch([(both[:3], v1), (both[3:], v2)])
+    assert both.tolist() == [1.0] * 6
+    np.testing.assert_allclose(v1.data, -0.1, rtol=1e-5)
+
+
+def test_adam_moments_keep_their_accuracy_in_float32():
+    """m and v as Keras writes them, to float32 rounding (relative to the
+    gradients' scale, 1e-3), over many steps."""
+    rng = np.random.default_rng(0)
+    w = numdl.tensor(np.zeros(1000, np.float32), requires_grad=True)
+    opt = optimizers.Adam(1e-3)
+    m = v = np.zeros(1000)
+    for _ in range(50):
+        g = rng.standard_normal(1000).astype(np.float32) * 1e-3
+        opt.apply_scratch([(g.copy(), w)])
+        m = 0.9 * m + 0.1 * g.astype(np.float64)
+        v = 0.999 * v + 0.001 * g.astype(np.float64) ** 2
+    state = opt.get_state()
+    np.testing.assert_allclose(state["0/momentum"], m, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(state["0/velocity"], v, rtol=1e-5, atol=1e-15)

@@ -42,10 +42,19 @@ class _AdamBase(Optimizer):
         self.epsilon = epsilon
 
     def _moments(self, xp: Any, g: Any, m: Any, v: Any, tmp: Any) -> None:
-        """m = b1 * m + (1 - b1) * g;  v = b2 * v + (1 - b2) * g**2."""
-        xp.multiply(g, 1 - self.beta_1, out=tmp)
-        m *= self.beta_1
-        m += tmp
+        """m = b1 * m + (1 - b1) * g;  v = b2 * v + (1 - b2) * g**2.
+
+        ``m`` is updated as ``(1 - b1) * (m * b1 / (1 - b1) + g)``, without
+        ``tmp``: ``g`` is read before ``tmp`` is first written, so ``tmp`` may
+        be the gradient's own memory (see ``Optimizer.apply_scratch``). Three
+        roundings as before, and no cancellation (``b1 * (m - g) + g`` would
+        lose a digit).
+        """
+        b1 = self.beta_1
+        if b1 < 1:  # (b1 == 1 leaves m as it is)
+            m *= b1 / (1 - b1)
+            m += g
+            m *= 1 - b1
         xp.multiply(g, g, out=tmp)
         tmp *= 1 - self.beta_2
         v *= self.beta_2
@@ -114,6 +123,8 @@ class Adam(_AdamBase):
             **kwargs,
         )
         self.amsgrad = amsgrad
+
+    _tmp_may_be_grad = True  # _update reads g only before writing tmp
 
     def _slot_names(self) -> tuple[str, ...]:
         names = ("momentum", "velocity")

@@ -182,6 +182,11 @@ class Optimizer:
 
     # ----------------------------------------------------- what subclasses do
     _work_names: tuple[str, ...] = ("tmp",)
+    # Whether ``_update`` still computes the right thing when its "tmp" work
+    # array *is* the gradient (it reads ``g`` only before first writing
+    # "tmp"). Then ``fit`` lets it use the gradient as its work array (see
+    # ``apply_scratch``).
+    _tmp_may_be_grad = False
 
     def _slot_names(self) -> tuple[str, ...]:
         """Names of the state buffers each parameter gets (shape of the param)."""
@@ -303,7 +308,26 @@ class Optimizer:
         e.xp = backend.module_for(device)
         e.kind = type(next(iter(e.buffers.values()), e.param.data))
 
-    def _apply(self, pairs: list[tuple[Any, Any]]) -> None:
+    def apply_scratch(self, pairs: list[tuple[Any, Any]]) -> None:
+        """Apply ``(gradient, parameter)`` pairs whose gradients are thrown
+        away afterwards (``fit`` does, from ``.grad``): an optimizer that
+        allows it (``_tmp_may_be_grad``) then works in the gradients' memory
+        instead of its own work arrays. A step of the MNIST MLP moves one
+        weight-sized array less through the caches (SGD's update at batch
+        128: ~100 -> ~60 us). Gradients that share memory (one array for two
+        parameters, views of one array) keep the ordinary path.
+
+        >>> import numpy as np, numdl
+        >>> from numdl.optimizers import SGD
+        >>> w, g = numdl.tensor([1.0], requires_grad=True), np.array([2.0])
+        >>> SGD(0.25).apply_scratch([(g, w)]); w.data.tolist()
+        [0.5]
+        """
+        bases = {id(g if g.base is None else g.base) for g, _ in pairs}
+        scratch = self._tmp_may_be_grad and len(bases) == len(pairs)
+        self._apply(pairs, scratch)
+
+    def _apply(self, pairs: list[tuple[Any, Any]], scratch: bool = False) -> None:
         if not pairs:
             return
         for g, p in pairs:
@@ -327,7 +351,10 @@ class Optimizer:
             e = entries.get(id(p)) or self._new_entry(p)
             if type(p.data) is not e.kind:  # the parameter moved: state follows
                 self._move_entry(e, backend.device_of(p.data))
-            self._update(e.xp, p.data, g, e.buffers, f)
+            buffers = e.buffers
+            if scratch and _writable_like(g, p.data):
+                buffers = {**buffers, "tmp": g}
+            self._update(e.xp, p.data, g, buffers, f)
         self.iterations += 1
 
     def _clip(self, grads: list[Any]) -> list[Any]:
@@ -564,4 +591,14 @@ def _positional_arity(fn: Callable[..., Any]) -> int:
     return sum(
         p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
         for p in params
+    )
+
+
+def _writable_like(g: Any, w: Any) -> bool:
+    """A NumPy gradient that can stand in for ``w``'s work array."""
+    return (
+        type(g) is np.ndarray
+        and g.dtype is w.dtype
+        and g.shape == w.shape
+        and g.flags.writeable
     )

@@ -66,6 +66,8 @@ class SGD(Optimizer):
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
 
+    _tmp_may_be_grad = True  # _update reads g only before writing tmp
+
     def _slot_names(self) -> tuple[str, ...]:
         return ("momentum",) if self.momentum != 0 else ()
 

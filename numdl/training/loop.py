@@ -131,8 +131,8 @@ def total_loss(plan: StepPlan, y: list[Any], y_pred: list[Any], sw: Any) -> Any:
 def apply_update(plan: StepPlan) -> None:
     """Optimizer update from ``.grad``, constraints, then clear the gradients."""
     pairs = [(p.grad, p) for p in plan.params if p.grad is not None]
-    if pairs:
-        plan.model.optimizer.apply_gradients(pairs)
+    if pairs:  # the gradients are dropped below: the update may work in them
+        plan.model.optimizer.apply_scratch(pairs)
     for p in plan.params:
         p.grad = None
     for p in plan.constrained:
