@@ -231,11 +231,22 @@ class Layer:
     def device(self) -> str:
         """Where the weights live (``"cpu"``/``"gpu"``); before any weight, where
         they will be created."""
-        for w in self._own_weights:
-            return backend.device_of(w.data)
-        for w in self.weights:
+        w = self._first_weight()
+        if w is not None:
             return backend.device_of(w.data)
         return self.__dict__.get("_device") or backend.default_device()
+
+    def _first_weight(self) -> Any:
+        """The first weight of this layer or its sublayers (None if none),
+        found without building the whole ``weights`` list: ``fit`` and
+        ``predict`` ask for the device on every call."""
+        for w in self._own_weights:
+            return w
+        for layer in self._layers:
+            w = layer._first_weight()
+            if w is not None:
+                return w
+        return None
 
     @property
     def trainable(self) -> bool:
