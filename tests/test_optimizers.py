@@ -857,7 +857,7 @@ SCRATCH_CASES = [
 @pytest.mark.parametrize("make", SCRATCH_CASES)
 def test_apply_scratch_follows_apply_gradients_exactly(make):
     rng = np.random.default_rng(0)
-    start = [rng.standard_normal((5, 3)), rng.standard_normal(3)]
+    start = [rng.standard_normal((200, 100)), rng.standard_normal(100)]
     grads = [[rng.standard_normal(a.shape) for a in start] for _ in range(20)]
     plain = [numdl.tensor(a.copy(), requires_grad=True) for a in start]
     scratch = [numdl.tensor(a.copy(), requires_grad=True) for a in start]
@@ -872,27 +872,32 @@ def test_apply_scratch_follows_apply_gradients_exactly(make):
 def test_apply_scratch_keeps_shared_gradients_intact():
     """One gradient array for two parameters (or views of one array): the
     update must not work in it, or the second parameter sees a scaled one."""
-    g = np.ones(4)
-    w1, w2 = (numdl.tensor(np.zeros(4), requires_grad=True) for _ in range(2))
+    n = 1 << 14  # large enough for the update to work in the gradients
+    g = np.ones(n, np.float32)
+    w1, w2 = (numdl.tensor(np.zeros(n), requires_grad=True) for _ in range(2))
     optimizers.SGD(0.5).apply_scratch([(g, w1), (g, w2)])
-    assert w1.data.tolist() == w2.data.tolist() == [-0.5] * 4
-    assert g.tolist() == [1.0] * 4
-    both = np.ones(6)
-    v1, v2 = (numdl.tensor(np.zeros(3), requires_grad=True) for _ in range(2))
-    optimizers.Adam(0.1).apply_scratch([(both[:3], v1), (both[3:], v2)])
-    assert both.tolist() == [1.0] * 6
+    assert (w1.data == -0.5).all() and (w2.data == -0.5).all()
+    assert (g == 1.0).all()
+    both = np.ones(2 * n, np.float32)
+    v1, v2 = (numdl.tensor(np.zeros(n), requires_grad=True) for _ in range(2))
+    optimizers.Adam(0.1).apply_scratch([(both[:n], v1), (both[n:], v2)])
+    assert (both == 1.0).all()
     np.testing.assert_allclose(v1.data, -0.1, rtol=1e-5)
+    fresh = np.ones(n, np.float32)  # not shared: it is used as work memory
+    optimizers.SGD(0.5).apply_scratch([(fresh, w1)])
+    assert (w1.data == -1.0).all() and not (fresh == 1.0).all()
 
 
 def test_adam_moments_keep_their_accuracy_in_float32():
     """m and v as Keras writes them, to float32 rounding (relative to the
     gradients' scale, 1e-3), over many steps."""
     rng = np.random.default_rng(0)
-    w = numdl.tensor(np.zeros(1000, np.float32), requires_grad=True)
+    n = 1 << 14
+    w = numdl.tensor(np.zeros(n, np.float32), requires_grad=True)
     opt = optimizers.Adam(1e-3)
-    m = v = np.zeros(1000)
+    m = v = np.zeros(n)
     for _ in range(50):
-        g = rng.standard_normal(1000).astype(np.float32) * 1e-3
+        g = rng.standard_normal(n).astype(np.float32) * 1e-3
         opt.apply_scratch([(g.copy(), w)])
         m = 0.9 * m + 0.1 * g.astype(np.float64)
         v = 0.999 * v + 0.001 * g.astype(np.float64) ** 2

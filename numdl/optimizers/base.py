@@ -319,12 +319,14 @@ class Optimizer:
 
         >>> import numpy as np, numdl
         >>> from numdl.optimizers import SGD
-        >>> w, g = numdl.tensor([1.0], requires_grad=True), np.array([2.0])
-        >>> SGD(0.25).apply_scratch([(g, w)]); w.data.tolist()
-        [0.5]
+        >>> w = numdl.tensor(np.ones(20000), requires_grad=True)
+        >>> SGD(0.25).apply_scratch([(np.full(20000, 2.0), w)]); float(w.data[0])
+        0.5
         """
-        bases = {id(g if g.base is None else g.base) for g, _ in pairs}
-        scratch = self._tmp_may_be_grad and len(bases) == len(pairs)
+        scratch = self._tmp_may_be_grad and sum(g.size for g, _ in pairs) >= 1 << 14
+        if scratch:  # (small parameters gain nothing: they stay in cache)
+            bases = {id(g if g.base is None else g.base) for g, _ in pairs}
+            scratch = len(bases) == len(pairs)
         self._apply(pairs, scratch)
 
     def _apply(self, pairs: list[tuple[Any, Any]], scratch: bool = False) -> None:
