@@ -222,6 +222,8 @@ def _all_finite(arr: Any) -> bool:
     mask as large as the data), where ``fit`` pays it once per call.
     """
     xp = array_module(arr)
+    if arr.size <= _FINITE_BLOCK:  # one block: the mask is small and quicker
+        return bool(xp.isfinite(arr).all())
     flat = arr.reshape(-1) if arr.flags.c_contiguous else arr.ravel()
     if arr.dtype.kind == "c":
         flat = flat.view(arr.real.dtype)
