@@ -438,6 +438,22 @@ _UP = ("acc", "auc", "precision", "recall", "iou", "f1", "r2")
 _DOWN = ("loss", "error", "crossentropy", "hinge", "divergence", "mse", "mae")
 
 
+def metric_direction(name: str) -> str | None:
+    """ "min", "max" or None (unknown) for a logged quantity, by its name.
+
+    >>> metric_direction("val_loss"), metric_direction("accuracy")
+    ('min', 'max')
+    """
+    lowered = name.removeprefix("val_").lower()
+    if lowered == "loss" or lowered.endswith("_loss"):
+        return "min"
+    if any(word in lowered for word in _UP):
+        return "max"
+    if any(word in lowered for word in _DOWN):
+        return "min"
+    return None
+
+
 def _monitor_direction(callback: Callback, monitor: str, mode: str) -> str:
     """ "min" or "max": given, or from the metric's ``_direction``, or its name."""
     if mode in ("min", "max"):
@@ -447,13 +463,9 @@ def _monitor_direction(callback: Callback, monitor: str, mode: str) -> str:
         direction = getattr(metric, "_direction", None)
         if getattr(metric, "name", None) == name and direction in ("up", "down"):
             return "max" if direction == "up" else "min"
-    lowered = name.lower()
-    if lowered == "loss" or lowered.endswith("_loss"):
-        return "min"
-    if any(word in lowered for word in _UP):
-        return "max"
-    if any(word in lowered for word in _DOWN):
-        return "min"
+    direction = metric_direction(name)
+    if direction is not None:
+        return direction
     raise ValueError(
         f"{type(callback).__name__} received monitor={monitor!r} but cannot tell "
         f"whether it should be maximized or minimized; pass mode='max' or "

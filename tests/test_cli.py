@@ -1,6 +1,5 @@
 """The ``numdl`` command: each subcommand runs, --help works, mistakes are named."""
 
-import struct
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -12,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from _images import png_size  # noqa: E402
 
 import numdl  # noqa: E402
 from numdl import cli, plot  # noqa: E402
@@ -23,14 +23,6 @@ COMMANDS = ["demo", "activations", "train", "info", "bench"]
 def _close_figures():
     yield
     plt.close("all")
-
-
-def png_size(path):
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
-    width, height = struct.unpack(">II", data[16:24])
-    assert width > 0 and height > 0 and data[-8:-4] == b"IEND"
-    return width, height
 
 
 def fails(argv, capsys):

@@ -6,7 +6,6 @@ their derivatives, scikit-learn for the confusion matrix, the History for
 training curves, model.predict for decision regions).
 """
 
-import struct
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -20,6 +19,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from _images import png_size  # noqa: E402
 from sklearn.metrics import confusion_matrix  # noqa: E402
 
 import numdl  # noqa: E402
@@ -30,14 +30,6 @@ from numdl import layers, plot, registry  # noqa: E402
 def _close_figures():
     yield
     plt.close("all")
-
-
-def png_size(path):
-    """Width and height from the PNG's IHDR chunk, after checking signature."""
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG signature"
-    assert data[12:16] == b"IHDR" and data[-8:-4] == b"IEND"
-    return struct.unpack(">II", data[16:24])
 
 
 def assert_png_of(fig, path):

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from numdl.callbacks import _DOWN, _UP
+from numdl.callbacks import metric_direction
 from numdl.plot._base import (
     finish,
     panels,
@@ -108,22 +108,6 @@ def _epoch_axis(ax: Any) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.grid(alpha=0.3)
-
-
-def metric_direction(name: str) -> str | None:
-    """ "min", "max" or None (unknown) for a logged quantity, by its name.
-
-    >>> metric_direction("val_loss"), metric_direction("accuracy")
-    ('min', 'max')
-    """
-    lowered = name.removeprefix("val_").lower()
-    if lowered == "loss" or lowered.endswith("_loss"):
-        return "min"
-    if any(word in lowered for word in _UP):
-        return "max"
-    if any(word in lowered for word in _DOWN):
-        return "min"
-    return None
 
 
 def _best_index(name: str, series: np.ndarray | None) -> int | None:
