@@ -34,6 +34,7 @@ from numdl import parallel
 from numdl.autograd.function import Function
 from numdl.autograd.grad_mode import is_grad_enabled
 from numdl.backend import array_module
+from numdl.ops import _cupy_kernels as _gpu
 from numdl.ops.nn import as_float
 
 
@@ -163,6 +164,8 @@ class MaxPool(Function):
         xp = array_module(x)
         self.geo = geo
         x = _pad(x, geo, -xp.inf)
+        if xp is not np and _gpu.pool2d_supported(x, geo.axes):  # one kernel
+            return self._gpu_forward(xp, x, geo)
         views = geo.windows()
         out = xp.empty(geo.out_shape, dtype=x.dtype)
         index = None
@@ -176,9 +179,20 @@ class MaxPool(Function):
         parallel.run(part, parallel.split(x.shape[0], x.size * x.itemsize), x.shape[0])
         return out
 
+    def _gpu_forward(self, xp, x, geo):
+        index_type = None
+        if is_grad_enabled() and any(getattr(self, "needs_input_grad", ())):
+            index_type = xp.uint8 if math.prod(geo.pool) <= 255 else xp.int32
+        out, self.index = _gpu.max_pool2d(x, geo.pool, geo.strides, geo.out, index_type)
+        return out
+
     def backward(self, g):
         xp = array_module(g)
         geo, index = self.geo, self.index
+        if xp is not np and _gpu.pool2d_supported(g, geo.axes):  # one kernel
+            shape = geo.padded_shape()
+            grad = _gpu.max_pool2d_grad(g, index, shape, geo.pool, geo.strides)
+            return (_unpad(grad, geo),)
         grad = _grad_buffer(g, geo)
         views = geo.windows()
 
