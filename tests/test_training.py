@@ -529,3 +529,27 @@ def test_a_model_with_only_its_own_losses_trains_without_targets():
     assert model.evaluate(x, batch_size=32, verbose=0) == pytest.approx(expected, 1e-5)
     history = model.fit(x, epochs=5, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_predict_of_one_quiet_batch_equals_the_batched_loop():
+    """predict takes a shortcut for one batch with nothing to report; the
+    result must be what the loop gives (single and dict outputs)."""
+    inputs = numdl.Input((3,))
+    hidden = numdl.layers.Dense(4, activation="relu")(inputs)
+    model = numdl.Model(
+        inputs, {"a": numdl.layers.Dense(2)(hidden), "b": numdl.layers.Dense(1)(hidden)}
+    )
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    quiet = model.predict(x, verbose=0)
+    looped = model.predict(x, verbose=0, callbacks=[numdl.callbacks.Callback()])
+    batched = model.predict(x, verbose=0, batch_size=2)
+    assert quiet.keys() == looped.keys() == {"a", "b"}
+    for key in quiet:
+        np.testing.assert_array_equal(quiet[key], looped[key])
+        np.testing.assert_allclose(quiet[key], batched[key], rtol=1e-6, atol=1e-7)
+        assert type(quiet[key]) is np.ndarray and quiet[key].shape[0] == 5
+    single = numdl.Sequential([numdl.Input((3,)), numdl.layers.Dense(2)])
+    np.testing.assert_array_equal(
+        single.predict(x[:1], verbose=0),
+        single.predict(x[:1], verbose=0, callbacks=[numdl.callbacks.Callback()]),
+    )

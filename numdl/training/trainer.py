@@ -274,6 +274,11 @@ class Trainer:
         """
         batch_size = data_module.default_batch_size(batch_size)
         data = data_module.make_data(x, None, None, "predict")
+        if _one_quiet_batch(data, batch_size, verbose, steps, callbacks):
+            # Nothing to report: the step alone, as predict_on_batch (~10 us
+            # less per call for one sample).
+            batch = loop.on_model_device(self, [data.first_inputs(data.n)], False)
+            return loop.predict_step(self, next(iter(batch)))
         batches, n_steps = data_module.input_batches(data, batch_size, steps)
         callback_list = _callback_list(self, callbacks, verbose, 1, n_steps, False)
         callback_list.on_predict_begin()
@@ -344,6 +349,19 @@ def _returned(logs: dict[str, float], return_dict: bool) -> Any:
         return logs
     values = list(logs.values())
     return values[0] if len(values) == 1 else values
+
+
+def _one_quiet_batch(
+    data: Any, batch_size: int, verbose: Any, steps: Any, callbacks: Any
+) -> bool:
+    """Arrays that fit one batch, predicted with no callbacks and no output."""
+    return (
+        isinstance(data, data_module.ArrayData)
+        and 0 < data.n <= batch_size
+        and steps is None
+        and not callbacks
+        and resolve_verbose(verbose) == 0
+    )
 
 
 def resolve_verbose(verbose: Any) -> int:
