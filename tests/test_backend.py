@@ -517,3 +517,11 @@ def test_convnets_train_alike_on_both_devices(gpu, float64, seed):
 
     for ours, ref in zip(grads("gpu"), grads("cpu")):
         np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_host_gradients_reach_gpu_parameters(gpu):
+    w = numdl.tensor([1.0, 2.0], requires_grad=True, device="gpu")
+    for opt in (SGD(0.5), Adam(0.1)):
+        opt.apply_gradients([(np.array([1.0, 1.0], np.float32), w)])
+        assert isinstance(w.data, DeviceArray)
+    np.testing.assert_allclose(w.data.get(), [0.4, 1.4], rtol=1e-6)

@@ -353,6 +353,8 @@ class Optimizer:
             e = entries.get(id(p)) or self._new_entry(p)
             if type(p.data) is not e.kind:  # the parameter moved: state follows
                 self._move_entry(e, backend.device_of(p.data))
+            if type(g) is not e.kind:  # e.g. a NumPy gradient for a GPU parameter
+                g = backend.to_device(g, backend.device_of(p.data))
             buffers = e.buffers
             if scratch and _writable_like(g, p.data):
                 buffers = {**buffers, "tmp": g}
