@@ -95,6 +95,7 @@ def adam_update(
         "v = v * (T)b2 + gg;"
         "w -= (m / (sqrt(v) + (T)eps)) * (T)alpha"
     )
+    g = g.astype(w.dtype, copy=False)  # T is the parameter's type
     kernel = _elementwise(
         "numdl_adam",
         "T g, float64 b1, float64 b2, float64 eps, float64 alpha",
@@ -107,6 +108,7 @@ def adam_update(
 def sgd_update(w: Any, g: Any, v: Any, lr: float, mu: float, nesterov: bool) -> None:
     """One SGD step in place (Keras's rule, as ``SGD._update``); ``v`` is the
     momentum buffer, or None without momentum."""
+    g = g.astype(w.dtype, copy=False)  # T is the parameter's type
     if v is None:
         body = "w -= g * (T)lr"
         _elementwise("numdl_sgd", "T g, float64 lr", "T w", body)(g, lr, w)
