@@ -41,7 +41,9 @@ def relu_grad(g: Any, y: Any) -> Any:
 
 def bias_relu_(out: Any, bias: Any, relu: bool) -> None:
     """``out += bias`` then ``max(out, 0)``, in place, in one kernel."""
-    if bias is None:
+    if bias is None or bias.dtype != out.dtype:  # (T binds one float type)
+        if bias is not None:
+            out += bias
         gpu_module().maximum(out, 0, out=out)
         return
     body = "T s = out + b; out = (relu && !(s > (T)0) && s == s) ? (T)0 : s"
