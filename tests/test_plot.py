@@ -529,3 +529,17 @@ def test_plot_model_refuses_a_subclassed_model():
 
     with pytest.raises(TypeError, match="Sequential and functional.*got Net"):
         plot.plot_model(Net())
+
+
+def test_host_reads_a_tensors_array_but_not_an_arrays_data_attribute():
+    """CuPy arrays have a ``.data`` (a memory pointer): only Tensors unwrap."""
+    from numdl.plot._base import host
+
+    class PointerArray(np.ndarray):  # an array whose .data is not its values
+        @property
+        def data(self):
+            return "a device pointer"
+
+    arr = np.arange(3.0).view(PointerArray)
+    assert host(arr).tolist() == [0.0, 1.0, 2.0]
+    assert host(numdl.tensor([1.0, 2.0])).tolist() == [1.0, 2.0]

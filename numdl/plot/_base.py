@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from numdl.autograd.tensor import Tensor
 from numdl.backend import to_numpy
 
 INSTALL_HINT = 'pip install "numdl[plot]"'
@@ -75,7 +76,8 @@ def host(x: Any, dtype: Any = None) -> np.ndarray:
     >>> host([1, 2]).tolist()
     [1, 2]
     """
-    return np.asarray(to_numpy(getattr(x, "data", x)), dtype=dtype)
+    # Only a Tensor's .data is its array (a CuPy array's .data is a pointer).
+    return np.asarray(to_numpy(x.data if isinstance(x, Tensor) else x), dtype=dtype)
 
 
 def class_ids(owner: str, what: str, y: Any) -> np.ndarray:
