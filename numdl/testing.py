@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from numdl import backend
 from numdl.autograd.tensor import Tensor
 from numdl.backend import to_numpy
 
@@ -37,9 +38,11 @@ def _scalar_loss(out: Any, weights: Any) -> Any:
         for loss in losses[1:]:
             total = total + loss
         return total
-    if isinstance(out, Tensor):
-        return (out * Tensor(weights)).sum()
-    return float((np.asarray(out, dtype=np.float64) * weights).sum())
+    if isinstance(out, Tensor):  # the weights go where the output lives
+        return (
+            out * Tensor(backend.to_device(weights, backend.device_of(out.data)))
+        ).sum()
+    return float((np.asarray(to_numpy(out), dtype=np.float64) * weights).sum())
 
 
 def _weights(out: Any, seed: int, dtype: Any = np.float64) -> Any:
@@ -52,8 +55,8 @@ def _weights(out: Any, seed: int, dtype: Any = np.float64) -> Any:
 
 def _outputs_data(out: Any) -> Any:
     if isinstance(out, (list, tuple)):
-        return [o.data for o in out]
-    return out.data
+        return [to_numpy(o.data) for o in out]
+    return to_numpy(out.data)
 
 
 def check_grad(
@@ -85,8 +88,7 @@ def check_grad(
     for i, a in enumerate(arrays):
         analytic = tensors[i].grad
         numeric = _numeric_grad(fn, arrays, i, weights, eps)
-        if analytic is None:
-            analytic = np.zeros_like(a)
+        analytic = np.zeros_like(a) if analytic is None else to_numpy(analytic)
         scale = np.maximum(np.abs(numeric), np.abs(analytic)).max(initial=0.0)
         diff = np.abs(numeric - analytic).max(initial=0.0)
         errors.append(float(diff / max(scale, 1.0)))

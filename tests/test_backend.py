@@ -525,3 +525,21 @@ def test_host_gradients_reach_gpu_parameters(gpu):
         opt.apply_gradients([(np.array([1.0, 1.0], np.float32), w)])
         assert isinstance(w.data, DeviceArray)
     np.testing.assert_allclose(w.data.get(), [0.4, 1.4], rtol=1e-6)
+
+
+def test_check_grad_reads_gradients_of_a_layer_on_the_gpu(gpu, float64):
+    """check_grad's weights follow the output to its device, and the
+    gradients come back to the host to be compared."""
+    from numdl.testing import check_grad
+
+    layer = layers.Dense(3, activation="tanh")
+    layer.build((None, 4))
+    layer.to("gpu")
+    x = np.random.default_rng(0).standard_normal((2, 4))
+
+    def fn(t):
+        out = layer(t)
+        assert backend.device_of(out.data) == "gpu"
+        return out
+
+    assert check_grad(fn, x)[0] < 1e-7
