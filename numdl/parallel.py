@@ -87,6 +87,18 @@ def set_num_threads(n: int) -> None:
     _State.threads = n
 
 
+def _forget_after_fork() -> None:
+    """A forked child has none of the parent's worker threads (and the fork
+    may have happened inside a region): start from scratch there."""
+    _State.pool = None
+    _State.active = False
+    _State.libs = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def _blas_controllers() -> list:
     """threadpoolctl's controllers of the loaded BLAS libraries ([] without)."""
     if _State.blas is None and not _State.blas_failed:

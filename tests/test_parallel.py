@@ -222,3 +222,27 @@ def test_fit_in_parts_matches_one_thread(float64):
 
     for a, b in zip(train(1), train(2)):
         np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
+
+
+def _split_sum_in_child(queue):
+    with parallel.region():
+        parts = parallel.split(1000, cost=1e12)
+        queue.put(sum(parallel.run(lambda s: s.stop - s.start, parts, 1000)))
+
+
+def test_a_forked_child_gets_its_own_worker_threads(threads):
+    """After fork the parent's pool has no threads in the child: the child
+    must make its own instead of waiting forever on the parent's."""
+    import multiprocessing
+
+    parallel.run(lambda s: None, [slice(0, 1), slice(1, 2)], 2)  # the pool exists
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_split_sum_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=20)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive, "the forked child hung on the parent's thread pool"
+    assert queue.get(timeout=5) == 1000
