@@ -40,6 +40,7 @@ thread, nothing is split and numdl leaves threading to BLAS.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -48,6 +49,15 @@ from typing import Any
 # below which an op is not split: a part handed to a worker costs ~20-40 us
 # of dispatch, ~1% of 4 MFLOP done on one core of the test machine.
 MIN_COST = 4e6
+
+
+# Set in numdl's worker threads: an op running inside a part never splits
+# again (a worker waiting on the pool it belongs to could wait forever).
+_local = threading.local()
+
+
+def _mark_worker() -> None:
+    _local.worker = True
 
 
 class _State:
@@ -174,6 +184,8 @@ def split(n: int, cost: float, lead: bool = True) -> list[slice] | None:
     """
     if not _State.active or n < 2 or cost < MIN_COST or _State.threads < 2:
         return None
+    if getattr(_local, "worker", False):
+        return None
     if _State.libs is None and not (lead and _blas_to_one_thread()):
         return None
     k = min(_State.threads, n, int(cost // (MIN_COST / 2)))
@@ -197,7 +209,9 @@ def run(fn: Callable[[slice], Any], parts: list[slice] | None, n: int) -> list:
         return [fn(parts[0])]
     if _State.pool is None:
         _State.pool = ThreadPoolExecutor(
-            max_workers=_State.threads - 1, thread_name_prefix="numdl"
+            max_workers=_State.threads - 1,
+            thread_name_prefix="numdl",
+            initializer=_mark_worker,
         )
     futures = [_State.pool.submit(fn, part) for part in parts[1:]]
     try:

@@ -246,3 +246,19 @@ def test_a_forked_child_gets_its_own_worker_threads(threads):
         child.kill()
     assert not alive, "the forked child hung on the parent's thread pool"
     assert queue.get(timeout=5) == 1000
+
+
+def test_work_inside_a_part_is_not_split_again(threads):
+    """A split op called from a worker's part runs there whole (waiting on
+    the worker's own pool could never end)."""
+    seen = []
+
+    def part(s):
+        seen.append(parallel.split(100, cost=1e12))
+        return s.start
+
+    with parallel.region():
+        parts = parallel.split(threads, cost=1e12)
+        assert parallel.run(part, parts, threads) == list(range(threads))
+    assert seen.count(None) == threads - 1  # the workers' parts
+    assert sum(p is not None for p in seen) == 1  # the calling thread's part
