@@ -85,6 +85,14 @@ def xp(request):
     return np
 
 
+@pytest.fixture
+def cpu():
+    """NumPy as the default backend for one test, also in a CuPy run of the
+    suite: for host-only machinery (numdl's threads, memory reuse)."""
+    numdl.config.set_backend("numpy")
+    return "numpy"
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request):
     """Run the test once per available backend, as the default; yields its name."""

@@ -869,7 +869,7 @@ def test_apply_scratch_follows_apply_gradients_exactly(make):
         np.testing.assert_array_equal(b.data, a.data)
 
 
-def test_apply_scratch_keeps_shared_gradients_intact():
+def test_apply_scratch_keeps_shared_gradients_intact(cpu):
     """One gradient array for two parameters (or views of one array): the
     update must not work in it, or the second parameter sees a scaled one."""
     n = 1 << 14  # large enough for the update to work in the gradients

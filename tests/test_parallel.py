@@ -13,6 +13,10 @@ from numdl import parallel
 from numdl.ops import conv as conv_ops
 from numdl.ops import nn, pool
 
+# numdl's threads split host (NumPy) work: these tests run on the CPU even
+# when the suite runs with NUMDL_BACKEND=cupy.
+pytestmark = pytest.mark.usefixtures("cpu")
+
 
 @pytest.fixture(params=[2, 3])
 def threads(request):
