@@ -98,10 +98,14 @@ def set_num_threads(n: int) -> None:
 
 
 def _forget_after_fork() -> None:
-    """A forked child has none of the parent's worker threads (and the fork
-    may have happened inside a region): start from scratch there."""
+    """A forked child has none of the parent's worker threads, and the fork
+    may have happened inside a region: start from scratch there, with BLAS's
+    thread count as it was before the region."""
     _State.pool = None
     _State.active = False
+    if _State.libs is not None:
+        for lib, n in zip(_State.libs, _State.before):
+            lib.set_num_threads(n)
     _State.libs = None
 
 

@@ -266,3 +266,21 @@ def test_work_inside_a_part_is_not_split_again(threads):
         assert parallel.run(part, parts, threads) == list(range(threads))
     assert seen.count(None) == threads - 1  # the workers' parts
     assert sum(p is not None for p in seen) == 1  # the calling thread's part
+
+
+def _blas_threads_in_child(queue):
+    queue.put(_blas_threads())
+
+
+def test_a_child_forked_inside_a_region_gets_blas_threads_back(threads):
+    import multiprocessing
+
+    before = _blas_threads()
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    with parallel.region():
+        parallel.split(100, cost=1e12)  # BLAS on one thread from here
+        child = context.Process(target=_blas_threads_in_child, args=(queue,))
+        child.start()
+    child.join(timeout=20)
+    assert queue.get(timeout=5) == before
