@@ -201,6 +201,45 @@ class Layer:
         self._own_weights.append(variable)
         return variable
 
+    # Keras layers take ``<name>_initializer``, ``<name>_regularizer`` and
+    # ``<name>_constraint`` for each weight (kernel, bias, depthwise, gamma,
+    # ...): these three keep them as attributes, build the weight from them
+    # and write them back into ``get_config``.
+    def _set_weight_options(
+        self, name: str, initializer: Any, regularizer: Any, constraint: Any
+    ) -> None:
+        from numdl import constraints, initializers, regularizers
+
+        setattr(self, f"{name}_initializer", initializers.get(initializer))
+        setattr(self, f"{name}_regularizer", regularizers.get(regularizer))
+        setattr(self, f"{name}_constraint", constraints.get(constraint))
+
+    def _add_weight_from_options(
+        self, name: str, shape: Any, weight_name: str | None = None
+    ) -> Variable:
+        return self.add_weight(
+            shape,
+            initializer=getattr(self, f"{name}_initializer"),
+            regularizer=getattr(self, f"{name}_regularizer"),
+            constraint=getattr(self, f"{name}_constraint"),
+            name=weight_name or name,
+        )
+
+    def _weight_options_config(self, *names: str) -> dict[str, Any]:
+        """Keras's order: every initializer, then regularizers, constraints."""
+        from numdl import constraints, initializers, regularizers
+
+        config = {}
+        for kind, module in (
+            ("initializer", initializers),
+            ("regularizer", regularizers),
+            ("constraint", constraints),
+        ):
+            for name in names:
+                obj = getattr(self, f"{name}_{kind}")
+                config[f"{name}_{kind}"] = obj if obj is None else module.serialize(obj)
+        return config
+
     # ------------------------------------------------------------ devices
     def to(self, device: str) -> Layer:
         """Move every weight (and gradient) to ``device`` in place; return self.

@@ -35,10 +35,6 @@ _LAYOUTS = {
 }
 
 
-def _serialize(module: Any, obj: Any) -> Any:
-    return None if obj is None else module.serialize(obj)
-
-
 class _Conv(Layer):
     """What every convolution layer shares: argument checks (errors name the
     layer), the channel axis, input checks with hints, output shapes."""
@@ -197,7 +193,6 @@ class BaseConv(_Conv):
         bias_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
-        from numdl import constraints, initializers, regularizers
 
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.filters = positive_int(self, "filters", filters)
@@ -213,12 +208,12 @@ class BaseConv(_Conv):
         )  # fmt: skip
         self.activation = activations.get(activation)
         self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        self._set_weight_options(
+            "kernel", kernel_initializer, kernel_regularizer, kernel_constraint
+        )
+        self._set_weight_options(
+            "bias", bias_initializer, bias_regularizer, bias_constraint
+        )
         self._fused_relu = self.activation is activations.relu
 
     def build(self, input_shape: Any) -> None:
@@ -230,22 +225,12 @@ class BaseConv(_Conv):
                 f"{tuple(input_shape)}"
             )
         self._conv_lengths(input_shape)
-        self.kernel = self.add_weight(
-            self.kernel_size + (channels // self.groups, self.filters),
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-            name="kernel",
+        self.kernel = self._add_weight_from_options(
+            "kernel", self.kernel_size + (channels // self.groups, self.filters)
         )
         self.bias = None
         if self.use_bias:
-            self.bias = self.add_weight(
-                (self.filters,),
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-                name="bias",
-            )
+            self.bias = self._add_weight_from_options("bias", (self.filters,))
 
     def call(self, inputs: Any) -> Any:
         out = conv(
@@ -261,7 +246,6 @@ class BaseConv(_Conv):
         )
 
     def get_config(self) -> dict[str, Any]:
-        from numdl import constraints, initializers, regularizers
 
         return {
             **super().get_config(),
@@ -274,12 +258,7 @@ class BaseConv(_Conv):
             "groups": self.groups,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": _serialize(regularizers, self.kernel_regularizer),
-            "bias_regularizer": _serialize(regularizers, self.bias_regularizer),
-            "kernel_constraint": _serialize(constraints, self.kernel_constraint),
-            "bias_constraint": _serialize(constraints, self.bias_constraint),
+            **self._weight_options_config("kernel", "bias"),
         }
 
 
@@ -339,38 +318,34 @@ class BaseDepthwiseConv(_Conv):
         bias_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
-        from numdl import constraints, initializers, regularizers
 
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.depth_multiplier = positive_int(self, "depth_multiplier", depth_multiplier)
         self._set_geometry(kernel_size, strides, padding, data_format, dilation_rate)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
-        self.depthwise_initializer = initializers.get(depthwise_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.depthwise_constraint = constraints.get(depthwise_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        self._set_weight_options(
+            "depthwise",
+            depthwise_initializer,
+            depthwise_regularizer,
+            depthwise_constraint,
+        )
+        self._set_weight_options(
+            "bias", bias_initializer, bias_regularizer, bias_constraint
+        )
 
     def build(self, input_shape: Any) -> None:
         channels = self._input_channels(input_shape)
         self._conv_lengths(input_shape)
-        self.kernel = self.add_weight(
+        self.kernel = self._add_weight_from_options(
+            "depthwise",
             self.kernel_size + (channels, self.depth_multiplier),
-            initializer=self.depthwise_initializer,
-            regularizer=self.depthwise_regularizer,
-            constraint=self.depthwise_constraint,
-            name="kernel",
+            weight_name="kernel",
         )
         self.bias = None
         if self.use_bias:
-            self.bias = self.add_weight(
-                (channels * self.depth_multiplier,),
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-                name="bias",
+            self.bias = self._add_weight_from_options(
+                "bias", (channels * self.depth_multiplier,)
             )
 
     def call(self, inputs: Any) -> Any:
@@ -386,7 +361,6 @@ class BaseDepthwiseConv(_Conv):
         return self._output_shape(input_shape, filters, self._conv_lengths(input_shape))
 
     def get_config(self) -> dict[str, Any]:
-        from numdl import constraints, initializers, regularizers
 
         return {
             **super().get_config(),
@@ -398,14 +372,7 @@ class BaseDepthwiseConv(_Conv):
             "dilation_rate": self.dilation_rate,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "depthwise_regularizer": _serialize(
-                regularizers, self.depthwise_regularizer
-            ),
-            "bias_regularizer": _serialize(regularizers, self.bias_regularizer),
-            "depthwise_constraint": _serialize(constraints, self.depthwise_constraint),
-            "bias_constraint": _serialize(constraints, self.bias_constraint),
+            **self._weight_options_config("depthwise", "bias"),
         }
 
 
@@ -464,7 +431,6 @@ class BaseSeparableConv(_Conv):
         bias_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
-        from numdl import constraints, initializers, regularizers
 
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.filters = positive_int(self, "filters", filters)
@@ -472,43 +438,39 @@ class BaseSeparableConv(_Conv):
         self._set_geometry(kernel_size, strides, padding, data_format, dilation_rate)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
-        self.depthwise_initializer = initializers.get(depthwise_initializer)
-        self.pointwise_initializer = initializers.get(pointwise_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
-        self.pointwise_regularizer = regularizers.get(pointwise_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.depthwise_constraint = constraints.get(depthwise_constraint)
-        self.pointwise_constraint = constraints.get(pointwise_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        self._set_weight_options(
+            "depthwise",
+            depthwise_initializer,
+            depthwise_regularizer,
+            depthwise_constraint,
+        )
+        self._set_weight_options(
+            "pointwise",
+            pointwise_initializer,
+            pointwise_regularizer,
+            pointwise_constraint,
+        )
+        self._set_weight_options(
+            "bias", bias_initializer, bias_regularizer, bias_constraint
+        )
         self._fused_relu = self.activation is activations.relu
 
     def build(self, input_shape: Any) -> None:
         channels = self._input_channels(input_shape)
         self._conv_lengths(input_shape)
-        self.depthwise_kernel = self.add_weight(
+        self.depthwise_kernel = self._add_weight_from_options(
+            "depthwise",
             self.kernel_size + (channels, self.depth_multiplier),
-            initializer=self.depthwise_initializer,
-            regularizer=self.depthwise_regularizer,
-            constraint=self.depthwise_constraint,
-            name="depthwise_kernel",
+            weight_name="depthwise_kernel",
         )
-        self.pointwise_kernel = self.add_weight(
+        self.pointwise_kernel = self._add_weight_from_options(
+            "pointwise",
             (1,) * self.rank + (channels * self.depth_multiplier, self.filters),
-            initializer=self.pointwise_initializer,
-            regularizer=self.pointwise_regularizer,
-            constraint=self.pointwise_constraint,
-            name="pointwise_kernel",
+            weight_name="pointwise_kernel",
         )
         self.bias = None
         if self.use_bias:
-            self.bias = self.add_weight(
-                (self.filters,),
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-                name="bias",
-            )
+            self.bias = self._add_weight_from_options("bias", (self.filters,))
 
     def call(self, inputs: Any) -> Any:
         out = separable_conv(
@@ -524,9 +486,6 @@ class BaseSeparableConv(_Conv):
         )
 
     def get_config(self) -> dict[str, Any]:
-        from numdl import constraints, initializers, regularizers
-
-        init, reg, con = initializers.serialize, regularizers, constraints
         return {
             **super().get_config(),
             "depth_multiplier": self.depth_multiplier,
@@ -538,15 +497,7 @@ class BaseSeparableConv(_Conv):
             "dilation_rate": self.dilation_rate,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "depthwise_initializer": init(self.depthwise_initializer),
-            "pointwise_initializer": init(self.pointwise_initializer),
-            "bias_initializer": init(self.bias_initializer),
-            "depthwise_regularizer": _serialize(reg, self.depthwise_regularizer),
-            "pointwise_regularizer": _serialize(reg, self.pointwise_regularizer),
-            "bias_regularizer": _serialize(reg, self.bias_regularizer),
-            "depthwise_constraint": _serialize(con, self.depthwise_constraint),
-            "pointwise_constraint": _serialize(con, self.pointwise_constraint),
-            "bias_constraint": _serialize(con, self.bias_constraint),
+            **self._weight_options_config("depthwise", "pointwise", "bias"),
         }
 
 
@@ -606,7 +557,6 @@ class BaseConvTranspose(_Conv):
         output_padding: Any = None,
         **kwargs: Any,
     ) -> None:
-        from numdl import constraints, initializers, regularizers
 
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.filters = positive_int(self, "filters", filters)
@@ -622,31 +572,21 @@ class BaseConvTranspose(_Conv):
                 )
         self.activation = activations.get(activation)
         self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        self._set_weight_options(
+            "kernel", kernel_initializer, kernel_regularizer, kernel_constraint
+        )
+        self._set_weight_options(
+            "bias", bias_initializer, bias_regularizer, bias_constraint
+        )
 
     def build(self, input_shape: Any) -> None:
         channels = self._input_channels(input_shape)
-        self.kernel = self.add_weight(
-            self.kernel_size + (self.filters, channels),
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-            name="kernel",
+        self.kernel = self._add_weight_from_options(
+            "kernel", self.kernel_size + (self.filters, channels)
         )
         self.bias = None
         if self.use_bias:
-            self.bias = self.add_weight(
-                (self.filters,),
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-                name="bias",
-            )
+            self.bias = self._add_weight_from_options("bias", (self.filters,))
 
     def call(self, inputs: Any) -> Any:
         out = conv_transpose(
@@ -668,7 +608,6 @@ class BaseConvTranspose(_Conv):
         return self._output_shape(input_shape, self.filters, lengths)
 
     def get_config(self) -> dict[str, Any]:
-        from numdl import constraints, initializers, regularizers
 
         return {
             **super().get_config(),
@@ -681,12 +620,7 @@ class BaseConvTranspose(_Conv):
             "dilation_rate": self.dilation_rate,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": _serialize(regularizers, self.kernel_regularizer),
-            "bias_regularizer": _serialize(regularizers, self.bias_regularizer),
-            "kernel_constraint": _serialize(constraints, self.kernel_constraint),
-            "bias_constraint": _serialize(constraints, self.bias_constraint),
+            **self._weight_options_config("kernel", "bias"),
         }
 
 

@@ -23,10 +23,6 @@ from numdl.ops import _cupy_kernels as _gpu
 from numdl.ops.nn import dense
 
 
-def _serialize(module: Any, obj: Any) -> Any:
-    return None if obj is None else module.serialize(obj)
-
-
 class Dense(Layer):
     """``activation(inputs @ kernel + bias)``: a fully connected layer.
 
@@ -53,18 +49,16 @@ class Dense(Layer):
         bias_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
-        from numdl import constraints, initializers, regularizers
-
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.units = positive_int(self, "units", units)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        self._set_weight_options(
+            "kernel", kernel_initializer, kernel_regularizer, kernel_constraint
+        )
+        self._set_weight_options(
+            "bias", bias_initializer, bias_regularizer, bias_constraint
+        )
         self.input_spec = InputSpec(min_ndim=2)
         # relu with default arguments fuses into the dense op.
         self._fused_relu = self.activation is activations.relu
@@ -76,22 +70,10 @@ class Dense(Layer):
                 f"Dense {self.name!r}: the last axis of the inputs must be known, "
                 f"got shape {input_shape}"
             )
-        self.kernel = self.add_weight(
-            (input_dim, self.units),
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-            name="kernel",
-        )
+        self.kernel = self._add_weight_from_options("kernel", (input_dim, self.units))
         self.bias = None
         if self.use_bias:
-            self.bias = self.add_weight(
-                (self.units,),
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-                name="bias",
-            )
+            self.bias = self._add_weight_from_options("bias", (self.units,))
         self.input_spec = InputSpec(min_ndim=2, axes={-1: input_dim})
 
     def call(self, inputs: Any) -> Any:
@@ -101,19 +83,13 @@ class Dense(Layer):
         return self.activation(out)
 
     def get_config(self) -> dict[str, Any]:
-        from numdl import constraints, initializers, regularizers
 
         return {
             **super().get_config(),
             "units": self.units,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": _serialize(regularizers, self.kernel_regularizer),
-            "bias_regularizer": _serialize(regularizers, self.bias_regularizer),
-            "kernel_constraint": _serialize(constraints, self.kernel_constraint),
-            "bias_constraint": _serialize(constraints, self.bias_constraint),
+            **self._weight_options_config("kernel", "bias"),
         }
 
 
