@@ -50,13 +50,14 @@ class _Pooling(Layer):
 
     def __init__(
         self,
-        pool_size: Any,
+        pool_size: Any = 2,
         strides: Any = None,
         padding: str = "valid",
         data_format: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # Keras's defaults: 2 (1-D) and (2, 2) (2-D) are the same tuple here.
         self.pool_size, self.strides, self.padding = pool_arguments(
             self._nd, pool_size, strides, padding, self._label()
         )
@@ -113,16 +114,6 @@ class MaxPooling1D(_Pooling):
 
     _nd, _op = 1, MaxPool
 
-    def __init__(
-        self,
-        pool_size: Any = 2,
-        strides: Any = None,
-        padding: str = "valid",
-        data_format: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(pool_size, strides, padding, data_format, **kwargs)
-
 
 class MaxPooling2D(_Pooling):
     """Max over ``pool_size`` windows of images: ``(batch, rows, cols, channels)``.
@@ -134,16 +125,6 @@ class MaxPooling2D(_Pooling):
     """
 
     _nd, _op = 2, MaxPool
-
-    def __init__(
-        self,
-        pool_size: Any = (2, 2),
-        strides: Any = None,
-        padding: str = "valid",
-        data_format: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
 class AveragePooling1D(_Pooling):
@@ -157,16 +138,6 @@ class AveragePooling1D(_Pooling):
 
     _nd, _op = 1, AveragePool
 
-    def __init__(
-        self,
-        pool_size: Any = 2,
-        strides: Any = None,
-        padding: str = "valid",
-        data_format: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(pool_size, strides, padding, data_format, **kwargs)
-
 
 class AveragePooling2D(_Pooling):
     """Mean over ``pool_size`` windows of images: ``(batch, rows, cols, channels)``.
@@ -178,16 +149,6 @@ class AveragePooling2D(_Pooling):
     """
 
     _nd, _op = 2, AveragePool
-
-    def __init__(
-        self,
-        pool_size: Any = (2, 2),
-        strides: Any = None,
-        padding: str = "valid",
-        data_format: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
 # ------------------------------------------------------------------- global
