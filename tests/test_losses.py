@@ -706,3 +706,79 @@ def test_get_passes_through_and_rejects():
         L.get("not_a_loss")
     with pytest.raises(ValueError):
         L.get(42)
+
+
+# ------------------------------------------- fused means (cross-entropy from logits)
+def _fused_cases(rng, shape):
+    z = rng.normal(size=shape) * 3
+    labels = rng.integers(0, shape[-1], shape[:-1])
+    onehot = np.eye(shape[-1])[labels]
+    y01 = rng.integers(0, 2, shape).astype(float)
+    return [
+        (L.SparseCategoricalCrossentropy(from_logits=True), labels, z),
+        (L.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1), onehot, z),
+        (L.BinaryCrossentropy(from_logits=True, label_smoothing=0.2), y01, z),
+    ]
+
+
+@pytest.mark.parametrize("shape", [(5, 4), (3, 2, 6), (1, 1)])
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "mean_with_sample_weight"])
+def test_fused_mean_equals_per_sample_losses_then_mean(shape, reduction):
+    # The Loss's mean comes from the op itself (one op in the graph); it must
+    # equal the per-sample losses averaged by _reduce, value and gradient.
+    rng = np.random.default_rng(sum(shape))
+    for loss, y, z in _fused_cases(rng, shape):
+        loss.reduction = reduction
+        fused_z, plain_z = (Tensor(z.copy(), requires_grad=True) for _ in "ab")
+        fused = loss(y, fused_z)
+        assert fused._ctx.inputs[0] is fused_z  # the op took the logits directly
+        per_sample = loss.call(y, plain_z)
+        plain = per_sample.mean() if per_sample.shape else per_sample
+        np.testing.assert_allclose(fused.data, plain.data, rtol=1e-12)
+        fused.backward()
+        plain.backward()
+        np.testing.assert_allclose(fused_z.grad, plain_z.grad, rtol=1e-12, atol=1e-16)
+
+
+def test_fused_means_match_torch_float32():
+    rng = np.random.default_rng(7)
+    z = (rng.normal(size=(32, 10)) * 5).astype(np.float32)
+    labels = rng.integers(0, 10, 32)
+    zt = Tensor(z.copy(), requires_grad=True)
+    out = L.SparseCategoricalCrossentropy(from_logits=True)(labels, zt)
+    out.backward()
+    ref_z = torch.tensor(z, requires_grad=True)
+    ref = F.cross_entropy(ref_z, torch.tensor(labels))
+    ref.backward()
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-5)
+    np.testing.assert_allclose(zt.grad, ref_z.grad.numpy(), rtol=1e-5, atol=1e-7)
+    y = rng.integers(0, 2, (32, 1)).astype(np.float32)
+    zt = Tensor(z[:, :1].copy(), requires_grad=True)
+    out = L.BinaryCrossentropy(from_logits=True)(y, zt)
+    out.backward()
+    ref_z = torch.tensor(z[:, :1], requires_grad=True)
+    ref = F.binary_cross_entropy_with_logits(ref_z, torch.tensor(y))
+    ref.backward()
+    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-5)
+    np.testing.assert_allclose(zt.grad, ref_z.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_fused_mean_with_every_label_ignored_is_zero_without_gradient():
+    zt = Tensor(np.ones((3, 4)), requires_grad=True)
+    loss = L.SparseCategoricalCrossentropy(from_logits=True, ignore_class=2)
+    out = loss(np.full(3, 2), zt)
+    out.backward()
+    assert float(out.data) == 0.0 and not zt.grad.any()
+
+
+def test_cross_entropy_ops_reduction_argument():
+    z, y = np.zeros((2, 3)), np.array([0, 2])
+    mean = numdl.ops.softmax_cross_entropy(z, y, reduction="mean")
+    np.testing.assert_allclose(mean, np.log(3.0), rtol=1e-12)
+    bce = numdl.ops.sigmoid_binary_crossentropy(z, np.ones((2, 3)), reduction="mean")
+    np.testing.assert_allclose(bce, np.log(2.0), rtol=1e-12)
+    with pytest.raises(ValueError, match="softmax_cross_entropy: reduction must be"):
+        numdl.ops.softmax_cross_entropy(z, y, reduction="sum")
+    with pytest.raises(ValueError, match="sigmoid_binary_crossentropy: reduction"):
+        numdl.ops.sigmoid_binary_crossentropy(z, z, reduction="avg")

@@ -300,18 +300,28 @@ class SoftmaxCrossEntropy(Function):
     Sparse labels are class indices (already checked, see
     :func:`check_sparse_labels`); ``valid`` is False where a label is ignored.
     The gradient is ``(softmax * sum(labels) - labels) * g``, which is
-    ``softmax - onehot`` for one-hot labels.
+    ``softmax - onehot`` for one-hot labels. With ``mean=True`` the op
+    returns the mean of the per-sample losses (over the labels not ignored)
+    and its backward scales by one number: a Loss's usual reduction without
+    a second op in the graph.
     """
 
-    def forward(self, logits, labels, axis=-1, sparse=False, valid=None):
-        xp = array_module(logits)
+    def forward(self, logits, labels, axis=-1, sparse=False, valid=None, mean=False):
         axis = axis % logits.ndim
         self.axis, self.sparse, self.labels, self.valid = axis, sparse, labels, valid
         if logits.shape[axis] == 0:
             raise ValueError(
                 f"softmax_cross_entropy: logits have no classes (shape {logits.shape})"
             )
-        if _gpu_sparse_rows(xp, logits, axis, sparse, valid):
+        loss = self._per_sample(array_module(logits), logits, labels, axis, valid)
+        self.count = None
+        if mean:
+            self.count = loss.size if valid is None else float(valid.sum())
+            return _mean_of(loss, self.count)
+        return loss
+
+    def _per_sample(self, xp, logits, labels, axis, valid):
+        if _gpu_sparse_rows(xp, logits, axis, self.sparse, valid):
             loss, self.logp = _gpu.sparse_softmax_cross_entropy(logits, labels)
             self.fused = True
             return loss
@@ -320,51 +330,70 @@ class SoftmaxCrossEntropy(Function):
         else:
             logp = _log_softmax(logits, axis)
         self.logp = logp
-        if sparse:
-            # Fancy indexing (a fresh array, negated in place) is cheaper than
-            # take_along_axis; rows are kept for backward.
-            if axis == logp.ndim - 1:
-                self.rows = rows = xp.arange(labels.size)
-                flat = logp if logp.ndim == 2 else logp.reshape(-1, logp.shape[-1])
-                loss = flat[rows, labels.reshape(-1)].reshape(labels.shape)
-            else:
-                loss = xp.take_along_axis(logp, xp.expand_dims(labels, axis), axis)
-                loss = loss.reshape(labels.shape)
-            xp.negative(loss, out=loss)
-            if valid is not None:
-                loss *= valid
-            return loss
-        return -(labels * logp).sum(axis=axis)
+        if not self.sparse:
+            return -(labels * logp).sum(axis=axis)
+        # Fancy indexing (a fresh array, negated in place) is cheaper than
+        # take_along_axis; rows are kept for backward.
+        if axis == logp.ndim - 1:
+            self.rows = rows = xp.arange(labels.size)
+            flat = logp if logp.ndim == 2 else logp.reshape(-1, logp.shape[-1])
+            loss = flat[rows, labels.reshape(-1)].reshape(labels.shape)
+        else:
+            loss = xp.take_along_axis(logp, xp.expand_dims(labels, axis), axis)
+            loss = loss.reshape(labels.shape)
+        xp.negative(loss, out=loss)
+        if valid is not None:
+            loss *= valid
+        return loss
 
     def backward(self, g):
         xp = array_module(g)
         axis, labels = self.axis, self.labels
+        if self.count is not None:  # the mean: each sample's share of g
+            g = g / g.dtype.type(max(self.count, 1))
+            if self.needs_input_grad[0] and getattr(self, "fused", False):
+                g = xp.broadcast_to(g, self.logp.shape[:1])
         grad_logits = grad_labels = None
         if self.needs_input_grad[0] and getattr(self, "fused", False):
             grad_logits = _gpu.sparse_softmax_cross_entropy_grad(self.logp, labels, g)
         elif self.needs_input_grad[0]:
-            grad = xp.exp(self.logp)  # softmax
-            if self.sparse:
-                if grad.ndim == 2 and axis == 1:  # indexed in place: grad is new
-                    grad[self.rows, labels] -= 1
-                elif axis == grad.ndim - 1:
-                    flat = grad.reshape(-1, grad.shape[-1])  # a view: grad is new
-                    flat[self.rows, labels.reshape(-1)] -= 1
-                else:
-                    classes = xp.arange(grad.shape[axis]).reshape(
-                        [-1 if i == axis else 1 for i in range(grad.ndim)]
-                    )
-                    grad -= xp.expand_dims(labels, axis) == classes
-                scale = g if self.valid is None else g * self.valid
-            else:
-                grad *= labels.sum(axis=axis, keepdims=True)
-                grad -= labels
-                scale = g
-            grad *= _expand(scale, axis)
-            grad_logits = grad
+            grad_logits = self._grad_logits(xp, g, axis, labels)
         if not self.sparse and self.needs_input_grad[1]:
-            grad_labels = -_expand(g, axis) * self.logp
+            grad_labels = -self._per_row(g, axis) * self.logp
         return grad_logits, grad_labels
+
+    def _grad_logits(self, xp, g, axis, labels):
+        grad = xp.exp(self.logp)  # softmax
+        if not self.sparse:
+            grad *= labels.sum(axis=axis, keepdims=True)
+            grad -= labels
+            grad *= self._per_row(g, axis)
+            return grad
+        if grad.ndim == 2 and axis == 1:  # indexed in place: grad is new
+            grad[self.rows, labels] -= 1
+        elif axis == grad.ndim - 1:
+            flat = grad.reshape(-1, grad.shape[-1])  # a view: grad is new
+            flat[self.rows, labels.reshape(-1)] -= 1
+        else:
+            classes = xp.arange(grad.shape[axis]).reshape(
+                [-1 if i == axis else 1 for i in range(grad.ndim)]
+            )
+            grad -= xp.expand_dims(labels, axis) == classes
+        if self.valid is not None:
+            g = g * (self.valid if self.count is None else _expand(self.valid, axis))
+        grad *= self._per_row(g, axis)
+        return grad
+
+    def _per_row(self, g, axis):
+        """``g`` against the logits: per-sample values get the class axis
+        back; the mean's single number broadcasts as it is."""
+        return g if self.count is not None else _expand(g, axis)
+
+
+def _mean_of(loss: Any, count: float) -> Any:
+    """``sum(loss) / count`` (0 when nothing counts), as a 0-d array."""
+    total = loss.sum()
+    return total / total.dtype.type(max(count, 1))
 
 
 def _gpu_sparse_rows(xp: Any, logits: Any, axis: int, sparse: bool, valid: Any) -> bool:
@@ -384,9 +413,11 @@ class SigmoidBinaryCrossentropy(Function):
     """``max(z, 0) - z * y + log1p(exp(-|z|))``, elementwise, exact for any z.
 
     Gradient: ``(sigmoid(z) - y) * g`` for the logits, ``-z * g`` for labels.
+    With ``mean=True``, the mean over every entry (one op, as
+    :class:`SoftmaxCrossEntropy`).
     """
 
-    def forward(self, logits, labels):
+    def forward(self, logits, labels, mean=False):
         xp = array_module(logits)
         self.logits, self.labels = logits, labels
         tail = xp.abs(logits)
@@ -396,11 +427,14 @@ class SigmoidBinaryCrossentropy(Function):
         loss = xp.maximum(logits, 0)
         loss -= logits * labels  # first, so that a tiny tail is not rounded away
         loss += tail
-        return loss
+        self.count = loss.size if mean else None
+        return _mean_of(loss, self.count) if mean else loss
 
     def backward(self, g):
         xp = array_module(g)
         z, y = self.logits, self.labels
+        if self.count is not None:  # the mean: each entry's share of g
+            g = g / g.dtype.type(max(self.count, 1))
         grad_logits = grad_labels = None
         if self.needs_input_grad[0]:
             # sigmoid(z) - y, with q = sigmoid(-|z|) so that no tail is rounded
@@ -556,17 +590,22 @@ def softmax_cross_entropy(
     sparse: bool | None = None,
     ignore_class: int | None = None,
     name: str = "softmax_cross_entropy",
+    reduction: str = "none",
 ) -> Any:
     """Cross-entropy of ``softmax(logits)`` against labels, one fused op.
 
     Sparse labels (class indices, one axis fewer than ``logits``) or dense
     labels (one-hot or soft, same shape). ``sparse=None`` decides from the
     number of axes. Sparse labels equal to ``ignore_class`` give loss 0 and no
-    gradient. ``name`` is used in error messages. Returns one loss per sample.
+    gradient. ``name`` is used in error messages. Returns one loss per sample
+    (``reduction="none"``) or, with ``reduction="mean"``, their mean over the
+    labels not ignored (PyTorch's ``cross_entropy`` reductions; 0 when none
+    counts), computed in the same op.
 
     >>> softmax_cross_entropy([[0.0, 0.0]], [1]).round(4).tolist()
     [0.6931]
     """
+    mean = _is_mean(reduction, name)
     if not isinstance(logits, Tensor):
         logits = array_module(logits).asarray(logits)
     shape = logits.shape
@@ -587,7 +626,7 @@ def softmax_cross_entropy(
         if valid is not None:
             valid = valid.astype(logits.dtype)
         return SoftmaxCrossEntropy.apply(
-            logits, labels, axis=axis, sparse=True, valid=valid
+            logits, labels, axis=axis, sparse=True, valid=valid, mean=mean
         )
     if ignore_class is not None:
         raise ValueError(f"{name}: ignore_class needs integer (sparse) labels")
@@ -595,7 +634,15 @@ def softmax_cross_entropy(
         raise ValueError(
             f"{name}: labels of shape {lshape} do not match logits of shape {shape}"
         )
-    return SoftmaxCrossEntropy.apply(logits, labels, axis=axis, sparse=False)
+    return SoftmaxCrossEntropy.apply(logits, labels, axis=axis, sparse=False, mean=mean)
+
+
+def _is_mean(reduction: str, name: str) -> bool:
+    if reduction not in ("none", "mean"):
+        raise ValueError(
+            f"{name}: reduction must be 'none' or 'mean', got {reduction!r}"
+        )
+    return reduction == "mean"
 
 
 class SparseProbabilityCrossEntropy(Function):
@@ -631,10 +678,13 @@ def sparse_probability_cross_entropy(p: Any, labels: Any, eps: float) -> Any:
     return SparseProbabilityCrossEntropy.apply(p, labels, eps=eps)
 
 
-def sigmoid_binary_crossentropy(logits: Any, labels: Any) -> Any:
+def sigmoid_binary_crossentropy(
+    logits: Any, labels: Any, reduction: str = "none"
+) -> Any:
     """Elementwise binary cross-entropy of ``sigmoid(logits)``, exact.
 
     ``max(z, 0) - z * y + log1p(exp(-|z|))``: no ``log(0)``, no overflow.
+    ``reduction="mean"`` gives the mean over every entry, in the same op.
 
     >>> sigmoid_binary_crossentropy([0.0], [1.0]).round(4).tolist()
     [0.6931]
@@ -644,7 +694,8 @@ def sigmoid_binary_crossentropy(logits: Any, labels: Any) -> Any:
             f"sigmoid_binary_crossentropy: labels of shape {_shape(labels)} do not "
             f"match logits of shape {_shape(logits)}"
         )
-    return SigmoidBinaryCrossentropy.apply(logits, labels)
+    mean = _is_mean(reduction, "sigmoid_binary_crossentropy")
+    return SigmoidBinaryCrossentropy.apply(logits, labels, mean=mean)
 
 
 def _shape(x: Any) -> tuple[int, ...]:
