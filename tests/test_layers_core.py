@@ -591,3 +591,17 @@ def test_dropout_of_integer_inputs_is_float():
     out = layers.Dropout(0.3, seed=0)(np.ones((4, 5), "int64"), training=True)
     assert out.dtype == np.float32
     np.testing.assert_allclose(np.unique(out.numpy()), [0.0, 1 / 0.7], rtol=1e-6)
+
+
+def test_input_spec_is_checked_on_every_new_shape_after_a_passing_call():
+    # The layer remembers the last shape that passed its spec; any other
+    # shape (or a new spec) is checked again.
+    layer = layers.Dense(2)
+    layer(np.ones((4, 3), np.float32))
+    layer(np.ones((4, 3), np.float32))
+    with pytest.raises(ValueError, match=r"Dense 'dense\w*' expects inputs with last"):
+        layer(np.ones((4, 5), np.float32))
+    layer(np.ones((7, 3), np.float32))  # another batch size passes
+    layer.input_spec = layers.InputSpec(ndim=3)
+    with pytest.raises(ValueError, match="expects inputs with 3 dimensions"):
+        layer(np.ones((4, 3), np.float32))

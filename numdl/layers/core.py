@@ -20,7 +20,7 @@ from numdl import activations, config, ops
 from numdl.backend import array_module
 from numdl.layers.base import InputSpec, Layer, positive_int
 from numdl.ops import _cupy_kernels as _gpu
-from numdl.ops.nn import dense
+from numdl.ops.nn import Dense as DenseOp
 
 
 class Dense(Layer):
@@ -77,7 +77,9 @@ class Dense(Layer):
         self.input_spec = InputSpec(min_ndim=2, axes={-1: input_dim})
 
     def call(self, inputs: Any) -> Any:
-        out = dense(inputs, self.kernel, self.bias, relu=self._fused_relu)
+        # The InputSpec (set by build) has checked the last axis against the
+        # kernel, so the op is applied without ops.dense's argument checks.
+        out = DenseOp.apply(inputs, self.kernel, self.bias, relu=self._fused_relu)
         if self._fused_relu or self.activation is activations.linear:
             return out
         return self.activation(out)
