@@ -722,7 +722,9 @@ def _fused_cases(rng, shape):
 
 
 @pytest.mark.parametrize("shape", [(5, 4), (3, 2, 6), (1, 1)])
-@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "mean_with_sample_weight"])
+@pytest.mark.parametrize(
+    "reduction", ["sum_over_batch_size", "mean_with_sample_weight"]
+)
 def test_fused_mean_equals_per_sample_losses_then_mean(shape, reduction):
     # The Loss's mean comes from the op itself (one op in the graph); it must
     # equal the per-sample losses averaged by _reduce, value and gradient.
