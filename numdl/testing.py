@@ -256,9 +256,10 @@ def check_model_gradients(
     (gradients below 1e-6 are compared absolutely: central differences are
     only accurate to ~1e-10 there). ``max_entries`` checks that many random
     entries per weight instead of all (two forward passes each). Every pass
-    draws the same random numbers from ``numdl.config.rng()`` (rewound before
-    each), so ``training=True`` works with Dropout and noise layers too
-    (except layers given their own ``seed``).
+    draws the same random numbers (numdl's generator, the layers' own seeded
+    ones and, on a GPU, the device generators are rewound before each), so
+    ``training=True`` works with Dropout and noise layers too. Works on the
+    model's device; the comparison is made on the host.
 
     >>> import numdl
     >>> model = numdl.Sequential([numdl.Input(shape=(3,)),
@@ -275,7 +276,7 @@ def check_model_gradients(
             model(x)
     rng = np.random.default_rng(seed)
     owners = _weight_owners(model)
-    with float64_model(model), _same_random_draws() as rewind:
+    with float64_model(model), _same_random_draws(model) as rewind:
         x64, y64 = _as_float64(x), _as_float64(y)
 
         def objective() -> Any:
@@ -327,11 +328,14 @@ def _weight_owners(model: Any) -> dict[int, str]:
 
 
 def _as_float64(data: Any) -> Any:
-    """Float arrays (in lists/dicts too) as float64; others as arrays."""
+    """Float arrays (in lists/dicts too) as float64 on their device; others as
+    arrays."""
     from numdl import tree
 
     def convert(item: Any) -> Any:
-        arr = np.asarray(item.data if isinstance(item, Tensor) else item)
+        arr = item.data if isinstance(item, Tensor) else item
+        if backend.device_of(arr) == "cpu":
+            arr = np.asarray(arr)
         return arr.astype(np.float64) if arr.dtype.kind == "f" else arr
 
     return tree.map_structure(convert, data)
@@ -379,7 +383,7 @@ def _weight_error(
     numeric = np.empty(entries.size)
     with no_grad():
         for k, j in enumerate(entries):
-            old = flat[j]
+            old = float(flat[j])  # a value: CuPy's flat[j] is a view
             flat[j] = old + eps
             plus = float(objective().data)
             flat[j] = old - eps
@@ -392,20 +396,36 @@ def _weight_error(
 
 
 @contextmanager
-def _same_random_draws() -> Iterator[Callable[[], None]]:
-    """Yield ``rewind()``, which puts numdl's generator back where it was."""
+def _same_random_draws(model: Any) -> Iterator[Callable[[], None]]:
+    """Yield ``rewind()``, which puts the generators a forward pass draws from
+    back where they were: numdl's (``config.rng()``), the layers' own seeded
+    ones, and the device generators ``config.rng_for`` makes for CuPy. CuPy's
+    generators have no state to set, so rewind drops them and ``rng_for``
+    makes them again from the same seed (``set_random_seed``'s, or a draw
+    from the rewound host generator). Everything is restored on exit."""
     from numdl import config
+    from numdl.diagnostics import sublayers
 
-    generator = config.rng()
-    state = generator.bit_generator.state
+    hosts = [config.rng()] + [
+        layer._rng
+        for layer in sublayers(model)
+        if isinstance(getattr(layer, "_rng", None), np.random.Generator)
+    ]
+    states = [(g, g.bit_generator.state) for g in hosts]
+    device = config._device_rng, dict(config._device_own)
 
     def rewind() -> None:
-        generator.bit_generator.state = state
+        for generator, state in states:
+            generator.bit_generator.state = state
+        config._device_rng = None
+        config._device_own.clear()
 
     try:
         yield rewind
     finally:
         rewind()
+        config._device_rng = device[0]
+        config._device_own.update(device[1])
 
 
 @contextmanager

@@ -5,6 +5,15 @@ as the default backend: new tensors and layer weights live on the GPU, and
 NumPy's assertion helpers read device arrays through ``to_numpy`` (a test
 compares values; where they live is the backend's business). The
 ``backend`` fixture runs a test once per available backend.
+
+``NUMDL_BACKEND=standin python -m pytest tests numdl`` does the same on a
+machine without a GPU: the strict stand-in CuPy of tests/_standin.py (host
+arrays mixed with device arrays, implicit host conversion and NumPy-only
+reduction keywords raise, as on CuPy; the fused kernels are their NumPy
+formulas) is installed as numdl's GPU module before any test runs, and
+becomes the default backend. Subprocesses a test starts see
+``NUMDL_BACKEND=numpy`` (the stand-in lives in this process only).
+Host-only tests take the ``cpu`` fixture.
 """
 
 from __future__ import annotations
@@ -15,12 +24,22 @@ import os
 import numpy as np
 import pytest
 
-import numdl
-from numdl import backend as _backend
-from numdl.autograd import grad_mode
+STANDIN = os.environ.get("NUMDL_BACKEND", "").strip().lower() == "standin"
+if STANDIN:  # numdl reads the variable at import and knows no "standin"
+    os.environ["NUMDL_BACKEND"] = "numpy"
+
+import numdl  # noqa: E402
+from numdl import backend as _backend  # noqa: E402
+from numdl.autograd import grad_mode  # noqa: E402
+
+if STANDIN:
+    import _standin
+
+    _standin.install()
+    numdl.config.set_backend("cupy")
 
 BACKENDS = ["numpy"] + (["cupy"] if _backend.gpu_available() else [])
-ON_GPU = os.environ.get("NUMDL_BACKEND", "").strip().lower() == "cupy"
+ON_GPU = STANDIN or os.environ.get("NUMDL_BACKEND", "").strip().lower() == "cupy"
 
 
 def pytest_report_header(config):

@@ -1,8 +1,9 @@
 """Backend selection, device moves and their errors, on the CPU.
 
-Without a GPU, CuPy is replaced by a stand-in: a module whose arrays are a
-NumPy subclass living in a module named ``cupy_standin`` (so
-``numdl.backend`` takes them for device arrays), and whose fused kernels
+Without a GPU, CuPy is replaced by the strict stand-in of tests/_standin.py:
+a module whose arrays live in a module named ``cupy_standin`` (so
+``numdl.backend`` takes them for device arrays), refuse host arrays and
+implicit conversion as CuPy does, and whose fused kernels
 (numdl/ops/_cupy_kernels.py) are NumPy reference formulas. The stand-in checks
 the bookkeeping: which module an op gets, what moves where, what errors say.
 The real kernels are checked against PyTorch CUDA in test_gpu.py on a GPU.
@@ -16,197 +17,11 @@ import types
 
 import numpy as np
 import pytest
+from _standin import DeviceArray, install
 
 import numdl
 from numdl import backend, layers, models
-from numdl.ops import _cupy_kernels
 from numdl.optimizers import SGD, Adam
-
-
-class DeviceArray(np.ndarray):
-    """A stand-in for ``cupy.ndarray``: refuses implicit host conversion."""
-
-    def get(self) -> np.ndarray:
-        return self.view(np.ndarray).copy()
-
-    def set(self, host: np.ndarray) -> None:
-        self.view(np.ndarray)[...] = host
-
-
-DeviceArray.__module__ = "cupy_standin"
-
-
-def _dev(x):
-    if isinstance(x, np.ndarray) and not isinstance(x, DeviceArray):
-        return x.view(DeviceArray)
-    if isinstance(x, np.generic):
-        return np.asarray(x).view(DeviceArray)
-    return x
-
-
-def _wrap(fn):
-    def wrapped(*args, **kwargs):
-        out = fn(*args, **kwargs)
-        if isinstance(out, tuple):
-            return tuple(_dev(o) for o in out)
-        return _dev(out)
-
-    return wrapped
-
-
-class _Generator:
-    def __init__(self, seed):
-        self._rng = np.random.default_rng(seed)
-
-    def random(self, size=None, dtype=np.float64):
-        return _dev(self._rng.random(size, dtype=dtype))
-
-    def standard_normal(self, size=None, dtype=np.float64):
-        return _dev(self._rng.standard_normal(size, dtype=dtype))
-
-
-class StandIn(types.ModuleType):
-    """``cupy`` for the tests: NumPy's functions returning DeviceArrays."""
-
-    ndarray = DeviceArray
-
-    def __init__(self):
-        super().__init__("cupy_standin")
-        self.random = types.SimpleNamespace(default_rng=_Generator)
-
-    def __getattr__(self, name):
-        value = getattr(np, name)
-        return (
-            _wrap(value) if callable(value) and not isinstance(value, type) else value
-        )
-
-    def asarray(self, x, dtype=None):
-        return _dev(np.array(backend.to_numpy(x), dtype=dtype))
-
-
-def _reference_kernels():
-    """The fused kernels' formulas in NumPy (what the CUDA code computes)."""
-
-    def adam(w, g, m, v, b1, b2, eps, alpha):
-        m[...] = b1 * m + (1 - b1) * g
-        v[...] = b2 * v + (1 - b2) * g * g
-        w -= alpha * m / (np.sqrt(v) + eps)
-
-    def sgd(w, g, v, lr, mu, nesterov):
-        if v is None:
-            w -= lr * g
-            return
-        v[...] = mu * v - lr * g
-        w += mu * v - lr * g if nesterov else v
-
-    def sparse_ce(z, labels):
-        logp = z - z.max(axis=1, keepdims=True)
-        logp = logp - np.log(np.exp(logp).sum(axis=1, keepdims=True))
-        return _dev(-logp[np.arange(len(z)), labels]), _dev(logp)
-
-    def sparse_ce_grad(logp, labels, g):
-        grad = np.exp(logp)
-        grad[np.arange(len(grad)), labels] -= 1
-        return _dev(grad * g[:, None])
-
-    def bias_relu(out, bias, relu):
-        out += bias
-        np.maximum(out, 0, out=out)
-
-    def softmax_rows(z):
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        return _dev(e / e.sum(axis=1, keepdims=True))
-
-    def prob_ce(p, labels, eps):
-        s = p.sum(axis=1)
-        q = p[np.arange(len(p)), labels] / s
-        return _dev(-np.log(np.clip(q, eps, 1 - eps))), _dev(s), _dev(q)
-
-    def prob_ce_grad(labels, s, q, g, c, eps):
-        hit = np.arange(c)[None, :] == labels[:, None]
-        inside = (q >= eps) & (q <= 1 - eps)
-        scale = np.where(inside, -g / np.where(inside, q * s, 1.0), 0.0)
-        return _dev(scale[:, None] * (hit - q[:, None]))
-
-    def max_pool2d(x, pool, strides, out_hw, index_dtype):
-        (ph, pw), (sh, sw), (oh, ow) = pool, strides, out_hw
-        views = [
-            x[:, a : a + sh * (oh - 1) + 1 : sh, b : b + sw * (ow - 1) + 1 : sw]
-            for a in range(ph)
-            for b in range(pw)
-        ]
-        stack = np.stack(views)  # NaN-free inputs in these tests
-        index = (
-            None if index_dtype is None else _dev(stack.argmax(0).astype(index_dtype))
-        )
-        return _dev(stack.max(0)), index
-
-    def max_pool2d_grad(g, index, padded_shape, pool, strides):
-        (ph, pw), (sh, sw) = pool, strides
-        _, oh, ow, _ = g.shape
-        dx = np.zeros(padded_shape, g.dtype)
-        for k in range(ph * pw):
-            a, b = divmod(k, pw)
-            rows = slice(a, a + sh * (oh - 1) + 1, sh)
-            cols = slice(b, b + sw * (ow - 1) + 1, sw)
-            dx[:, rows, cols] += g * (index == k)
-        return _dev(dx)
-
-    def col2im(cols, padded_shape, kernel_hw, strides, dilation, out_hw, out=None):
-        (kh, kw), (s0, s1), (d0, d1), (oh, ow) = kernel_hw, strides, dilation, out_hw
-        n, _, _, c = padded_shape
-        c5 = cols.reshape(n, oh, ow, kh, kw, c)
-        dx = np.zeros(padded_shape, cols.dtype)
-        for a in range(kh):
-            for b in range(kw):
-                rows = slice(a * d0, a * d0 + s0 * (oh - 1) + 1, s0)
-                cs = slice(b * d1, b * d1 + s1 * (ow - 1) + 1, s1)
-                dx[:, rows, cs] += c5[:, :, :, a, b]
-        if out is not None:
-            out[...] = dx
-            return out
-        return _dev(dx)
-
-    def im2col(x, kernel_hw, strides, dilation, out_hw, ones, out=None):
-        (kh, kw), (s0, s1), (d0, d1), (oh, ow) = kernel_hw, strides, dilation, out_hw
-        n, _, _, c = x.shape
-        parts = [
-            x[:, a * d0 :: s0][:, :oh, b * d1 :: s1][:, :, :ow]
-            for a in range(kh)
-            for b in range(kw)
-        ]
-        cols = np.stack(parts, axis=3).reshape(n * oh * ow, kh * kw * c)
-        if ones:
-            cols = np.concatenate([cols, np.ones((len(cols), 1), x.dtype)], axis=1)
-        if out is not None:
-            out[...] = cols
-            return out
-        return _dev(cols)
-
-    def dropout_mask(rng, shape, rate, scale, dtype):
-        u = rng.random(shape, dtype=np.float32)
-        return _dev(np.where(u >= rate, scale, 0.0).astype(dtype))
-
-    return {
-        "dropout_mask": dropout_mask,
-        "im2col": im2col,
-        "max_pool2d": max_pool2d,
-        "max_pool2d_grad": max_pool2d_grad,
-        "col2im": col2im,
-        "bias_relu_": bias_relu,
-        "softmax_rows": softmax_rows,
-        "softmax_rows_grad": lambda y, g: _dev((g - (g * y).sum(1, keepdims=True)) * y),
-        "sparse_probability_cross_entropy": prob_ce,
-        "sparse_probability_cross_entropy_grad": prob_ce_grad,
-        "relu_grad": lambda g, y: _dev(g * (y > 0)),
-        "sigmoid": lambda x: _dev(1 / (1 + np.exp(-x))),
-        "sigmoid_grad": lambda g, y: _dev(g * y * (1 - y)),
-        "tanh_grad": lambda g, y: _dev(g * (1 - y * y)),
-        "adam_update": adam,
-        "sgd_update": sgd,
-        "sparse_softmax_cross_entropy": sparse_ce,
-        "sparse_softmax_cross_entropy_grad": sparse_ce_grad,
-    }
 
 
 @pytest.fixture(autouse=True)
@@ -219,11 +34,7 @@ def _cpu_default():
 @pytest.fixture
 def gpu(monkeypatch):
     """The stand-in installed as numdl's GPU module (restored afterwards)."""
-    standin = StandIn()
-    monkeypatch.setattr(backend, "_gpu", standin)
-    for name, fn in _reference_kernels().items():
-        monkeypatch.setattr(_cupy_kernels, name, fn)
-    return standin
+    return install(monkeypatch)
 
 
 def _mlp(seed=0):
@@ -543,3 +354,104 @@ def test_check_grad_reads_gradients_of_a_layer_on_the_gpu(gpu, float64):
         return out
 
     assert check_grad(fn, x)[0] < 1e-7
+
+
+# ------------------------------------------------- the stand-in's strictness
+def test_standin_refuses_what_cupy_refuses(gpu):
+    """Host arrays among device operands, implicit host conversion and
+    NumPy-only reduction keywords raise, as on CuPy; scalars are fine."""
+    a = gpu.asarray(np.arange(6.0).reshape(2, 3))
+    host = np.ones(3)
+    for mixed in (
+        lambda: a + host,
+        lambda: host * a,
+        lambda: a - np.array(2.0),  # 0-d arrays too (CuPy: not a scalar)
+        lambda: a @ np.ones((3, 1)),
+        lambda: gpu.exp(host),
+        lambda: gpu.concatenate([a, np.ones((1, 3))]),
+        lambda: np.where(a > 0, a, host),
+    ):
+        with pytest.raises(TypeError, match="Unsupported type <class 'numpy.ndarray'>"):
+            mixed()
+    with pytest.raises(TypeError, match="Implicit conversion to a NumPy array"):
+        np.asarray(a)
+    for reduction in (lambda: a.max(initial=0.0), lambda: np.sum(a, where=a > 0)):
+        with pytest.raises(TypeError, match="unexpected keyword argument"):
+            reduction()
+    assert isinstance(a + np.float32(1) + 2, DeviceArray)
+    assert isinstance(np.exp(a), DeviceArray) and isinstance(a.sum(), DeviceArray)
+    np.testing.assert_array_equal(a.get(), np.arange(6.0).reshape(2, 3))
+
+
+def test_standin_elements_are_views_as_in_cupy(gpu):
+    a = gpu.asarray(np.zeros(3))
+    old = a[1]
+    a[1] = old + 1.0
+    assert float(old) == 1.0  # a view: NumPy would have kept 0.0
+
+
+# --------------------------------------------- check_model_gradients on a GPU
+def _dropout_model(seed=None):
+    return models.Sequential(
+        [
+            layers.Input((4,)),
+            layers.Dense(6, activation="tanh", name="d1"),
+            layers.Dropout(0.5, seed=seed),
+            layers.Dense(3, name="d2"),
+        ]
+    )
+
+
+@pytest.mark.parametrize("seed", [None, 7])
+def test_check_model_gradients_on_the_device_with_dropout(gpu, seed):
+    """The finite differences replay the device generator's masks (numdl's
+    or a seeded layer's): the check passes, draws nothing, and Dropout is
+    really active on the device."""
+    from numdl.testing import check_model_gradients
+
+    numdl.config.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((6, 4)), rng.integers(0, 3, 6)
+    model = _dropout_model(seed).to("gpu")
+    loss = numdl.losses.SparseCategoricalCrossentropy(from_logits=True)
+    device_rng = numdl.config.rng_for(gpu)
+    report = check_model_gradients(model, x, y, loss, training=True)
+    assert report.ok, str(report)
+    assert report.worst_error < 1e-7 and set(report.layers) == {"d1", "d2"}
+    assert numdl.config.rng_for(gpu) is device_rng
+    assert all(isinstance(w.data, DeviceArray) for w in model.weights)
+    xs = gpu.asarray(x.astype(np.float32))
+    train = float(loss(gpu.asarray(y), model(xs, training=True)).data)
+    infer = float(loss(gpu.asarray(y), model(xs, training=False)).data)
+    assert train != pytest.approx(infer)
+
+
+def test_check_model_gradients_fails_without_the_device_rewind(gpu, monkeypatch):
+    """Without the rewind, each pass draws a new device mask and the check
+    fails: the replay above is what makes it pass."""
+    from numdl import config, testing
+
+    numdl.config.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((6, 4)), rng.integers(0, 3, 6)
+    model = _dropout_model().to("gpu")
+    real = testing._same_random_draws
+
+    def host_only(m):  # rewinds, then lets the device generator run on
+        cm = real(m)
+        rewind = cm.__enter__()
+        saved = config.rng_for(gpu)
+
+        class Context:
+            def __enter__(self):
+                return lambda: (rewind(), setattr(config, "_device_rng", saved))
+
+            def __exit__(self, *exc):
+                return cm.__exit__(*exc)
+
+        return Context()
+
+    monkeypatch.setattr(testing, "_same_random_draws", host_only)
+    loss = numdl.losses.SparseCategoricalCrossentropy(from_logits=True)
+    report = testing.check_model_gradients(model, x, y, loss, training=True)
+    assert not report.ok

@@ -159,22 +159,26 @@ def test_no_loss_is_a_clear_error():
         check_model_gradients(model, np.ones((2, 4)), np.ones((2, 3)))
 
 
-def test_dropout_in_training_mode_draws_the_same_mask_every_pass():
+@pytest.mark.parametrize("seed", [None, 3])  # numdl's generator, the layer's own
+def test_dropout_in_training_mode_draws_the_same_mask_every_pass(seed):
     numdl.config.set_random_seed(0)
     x, y = data()
     model = numdl.Sequential(
         [
             numdl.Input(shape=(4,)),
             layers.Dense(6, activation="tanh", name="d1"),
-            layers.Dropout(0.5),
+            layers.Dropout(0.5, seed=seed),
             layers.Dense(3, name="d2"),
         ]
     )
     state = numdl.config.rng().bit_generator.state
+    own = model.layers[1]._rng
+    own_state = None if own is None else own.bit_generator.state
     loss = numdl.losses.SparseCategoricalCrossentropy(from_logits=True)
     report = check_model_gradients(model, x, y, loss, training=True)
     assert report.ok, str(report)
     assert numdl.config.rng().bit_generator.state == state  # no draws consumed
+    assert own is None or own.bit_generator.state == own_state
     # Dropout is active: the training loss differs from the inference one.
     train = float(loss(y, model(x, training=True)).data)
     infer = float(loss(y, model(x, training=False)).data)

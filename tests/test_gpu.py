@@ -26,7 +26,9 @@ torch.backends.cuda.matmul.allow_tf32 = False
 
 
 def _torch_device(device: str) -> str:
-    return "cuda" if device == "gpu" else "cpu"
+    """PyTorch's device for ours: CUDA for the GPU (the CPU for the stand-in
+    CuPy of a ``NUMDL_BACKEND=standin`` run, on a machine without CUDA)."""
+    return "cuda" if device == "gpu" and torch.cuda.is_available() else "cpu"
 
 
 def _pair(a: np.ndarray, device: str) -> tuple[numdl.Tensor, torch.Tensor]:
