@@ -243,7 +243,7 @@ def test_training_flag_reaches_the_layers():
     data = np.ones((2, 200))
     np.testing.assert_array_equal(model(data).data, data)
     np.testing.assert_array_equal(model(data, training=False).data, data)
-    dropped = model(data, training=True).data
+    dropped = numdl.backend.to_numpy(model(data, training=True).data)
     assert (dropped == 0).any() and set(np.unique(dropped)) <= {0.0, 2.0}
 
 
@@ -476,3 +476,19 @@ def test_batch_size_of_the_input_is_not_enforced():
     model = Model(x, Dense(1)(x))
     assert model.input_shape == (4, 2)
     assert model(np.ones((3, 2))).shape == (3, 1)
+
+
+def test_inputs_are_checked_again_after_a_call_that_passed():
+    # The model remembers the last input shape and type that passed its Input
+    # unchanged; anything else is checked (and converted) again.
+    x = numdl.Input((3,))
+    model = numdl.Model(x, numdl.layers.Dense(2)(x))
+    model(np.ones((4, 3), np.float32))
+    model(np.ones((4, 3), np.float32))
+    with pytest.raises(ValueError, match=r"expects data of shape \(None, 3\)"):
+        model(np.ones((4, 5), np.float32))
+    out = model(np.ones((4, 3), np.float64))  # cast to the Input's float32
+    assert out.dtype == np.float32
+    model(np.ones((4, 3), np.float32))
+    with pytest.raises(ValueError, match=r"expects data of shape \(None, 3\)"):
+        model(np.ones((4, 3, 1, 1), np.float32))
