@@ -67,6 +67,12 @@ class DeviceArray:
 
     # --- NumPy protocols: dispatch to the stand-in, strictly
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kw: Any):
+        # CuPy takes device arrays, scalars and host arrays (to refuse them)
+        if not all(isinstance(x, _OPERANDS) for x in inputs):
+            return NotImplemented
+        if ufunc.__name__ in _COMPARISONS:  # CuPy's workaround for numpy#12142:
+            # NumPy hands a scalar on the left of == < ... over as a 0-d array
+            inputs = tuple(_item_if_0d(x) for x in inputs)
         return _ufunc_call(ufunc, method, inputs, kw)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any):
@@ -177,6 +183,14 @@ for _name, _ufunc in {
 }.items():  # fmt: skip
     setattr(DeviceArray, f"__{_name}__", lambda self, u=_ufunc: u(self))
 DeviceArray.__module__ = "cupy_standin"
+
+
+_OPERANDS = (DeviceArray, np.ndarray, np.generic, int, float, complex, bool)
+_COMPARISONS = {"greater", "greater_equal", "less", "less_equal", "equal", "not_equal"}
+
+
+def _item_if_0d(x: Any) -> Any:
+    return x.item() if isinstance(x, np.ndarray) and x.ndim == 0 else x
 
 
 # ------------------------------------------------------------ conversions

@@ -21,7 +21,9 @@ def test_every_topic_has_a_guide_with_code():
 
 
 @pytest.mark.parametrize("guide", GUIDES, ids=lambda g: g.stem)
-def test_guide_runs(guide, tmp_path, monkeypatch, capsys):
+def test_guide_runs(guide, tmp_path, monkeypatch, capsys, cpu):
+    """The guides are written for the default backend, NumPy (their asserts
+    compute with NumPy on what numdl returns), also in a CuPy run."""
     monkeypatch.chdir(tmp_path)  # files the guide writes land here
     monkeypatch.setenv("MPLBACKEND", "Agg")
     namespace: dict = {}

@@ -247,7 +247,7 @@ def test_dropout_gradient_is_the_scaled_mask(float64):
     x = Tensor(_rng(9).uniform(1, 2, size=(6, 7)), requires_grad=True)
     out = layers.Dropout(0.4)(x, training=True)
     out.sum().backward()
-    np.testing.assert_allclose(x.grad, out.data / x.data, rtol=1e-12)
+    np.testing.assert_allclose(x.grad, out.numpy() / x.data, rtol=1e-12)
     x = _rng(9).normal(size=(3, 4))
     _check_training_step(layers.Dropout(0.4), x, reseed=3, training=True)
 
@@ -498,7 +498,7 @@ def test_repeat_vector_errors():
 
 # ----------------------------------------------------------------- Identity
 def test_identity(float64):
-    x = Tensor(np.ones((2, 3)))
+    x = numdl.tensor(np.ones((2, 3)))  # on the layer's (default) device
     layer = layers.Identity()
     assert layer(x) is x
     pair = layer([x, x])

@@ -236,7 +236,7 @@ def test_batchnorm_constant_batch_is_finite_and_silent():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         y = bn(x, training=True)
-        (y * Tensor(np.arange(8.0, dtype="float32").reshape(4, 2))).sum().backward()
+        (y * numdl.tensor(np.arange(8.0).reshape(4, 2))).sum().backward()
     np.testing.assert_array_equal(y.data, np.ones((4, 2)))
     assert np.isfinite(x.grad).all() and np.isfinite(bn.gamma.grad).all()
     assert_close(bn.moving_variance.numpy(), [0.99, 0.99], 1e-7, "var 0 averaged in")

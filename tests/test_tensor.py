@@ -381,7 +381,7 @@ def test_constants_do_not_upcast_float32(name, op):
 
 def test_mixed_float_tensors_promote_like_torch():
     a = numdl.tensor([1.0], requires_grad=True)
-    b = Tensor(np.array([2.0]), requires_grad=True)
+    b = numdl.tensor(np.array([2.0]), requires_grad=True, dtype="float64")
     out = a * b
     expected = torch.tensor([1.0]) * torch.tensor([2.0], dtype=torch.float64)
     assert out.dtype == np.float64 and expected.dtype == torch.float64
