@@ -213,7 +213,7 @@ def run(fn: Callable[[slice], Any], parts: list[slice] | None, n: int) -> list:
         return [fn(parts[0])]
     if _State.pool is None:
         _State.pool = ThreadPoolExecutor(
-            max_workers=_State.threads - 1,
+            max_workers=max(_State.threads - 1, 1),  # parts given with 1 thread
             thread_name_prefix="numdl",
             initializer=_mark_worker,
         )

@@ -85,6 +85,19 @@ def test_one_thread_leaves_blas_alone():
         parallel.set_num_threads(before)
 
 
+def test_run_computes_given_parts_with_one_thread():
+    # split() never gives parts with one thread, but run() takes them from
+    # any caller (a pool of at least one worker; on a 1-CPU machine the
+    # default is one thread).
+    before = parallel.get_num_threads()
+    parallel.set_num_threads(1)
+    try:
+        parts = [slice(0, 2), slice(2, 3), slice(3, 5)]
+        assert parallel.run(lambda s: s.stop - s.start, parts, 5) == [2, 1, 2]
+    finally:
+        parallel.set_num_threads(before)
+
+
 def test_run_uses_other_threads_and_returns_in_order(threads):
     names = []
 
