@@ -53,6 +53,12 @@ def _weights(out: Any, seed: int, dtype: Any = np.float64) -> Any:
     return rng.uniform(0.5, 1.5, np.shape(out.data)).astype(dtype)
 
 
+def _on_host(x: Any) -> Any:
+    """A Tensor's data or a device array as a NumPy array; others unchanged."""
+    x = x.data if isinstance(x, Tensor) else x
+    return to_numpy(x) if backend.device_of(x) == "gpu" else x
+
+
 def _outputs_data(out: Any) -> Any:
     if isinstance(out, (list, tuple)):
         return [to_numpy(o.data) for o in out]
@@ -77,7 +83,7 @@ def check_grad(
     >>> err[0] < 1e-8
     True
     """
-    arrays = [np.array(x, dtype=np.float64) for x in inputs]
+    arrays = [np.array(_on_host(x), dtype=np.float64) for x in inputs]
     tensors = [Tensor(a.copy(), requires_grad=True) for a in arrays]
     out = fn(*tensors)
     weights = _weights(out, seed)
@@ -116,12 +122,13 @@ def assert_close(actual: Any, expected: Any, rtol: float, what: str = "") -> Non
 
     The second term makes the test normwise where sums cancel (a sum of
     numbers near 1 that is near 0). NaN must match NaN and infinities must
-    match exactly; shapes must be equal.
+    match exactly; shapes must be equal. Tensors and device arrays are read
+    on the host.
 
     >>> assert_close(np.array([1.0, np.inf]), np.array([1.0 + 1e-12, np.inf]), 1e-10)
     """
-    actual = np.asarray(actual, dtype=np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
+    actual = np.asarray(_on_host(actual), dtype=np.float64)
+    expected = np.asarray(_on_host(expected), dtype=np.float64)
     if actual.shape != expected.shape:
         raise AssertionError(f"{what}: shape {actual.shape} != {expected.shape}")
     finite = np.isfinite(expected)

@@ -11,9 +11,11 @@ The real kernels are checked against PyTorch CUDA in test_gpu.py on a GPU.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -455,3 +457,29 @@ def test_check_model_gradients_fails_without_the_device_rewind(gpu, monkeypatch)
     loss = numdl.losses.SparseCategoricalCrossentropy(from_logits=True)
     report = testing.check_model_gradients(model, x, y, loss, training=True)
     assert not report.ok
+
+
+def test_assert_close_and_check_grad_read_device_arrays(gpu, float64):
+    from numdl.testing import assert_close, check_grad
+
+    a = gpu.asarray(np.array([1.0, 2.0]))
+    assert_close(a, np.array([1.0, 2.0 + 1e-13]), 1e-10)
+    assert_close(numdl.tensor([1.0, 2.0], device="gpu"), a, 1e-10)
+    with pytest.raises(AssertionError, match="1 of 2 values differ"):
+        assert_close(a, np.array([1.0, 2.1]), 1e-10)
+    assert check_grad(lambda t: numdl.ops.tanh(t) * t, a)[0] < 1e-8
+
+
+def test_numdl_backend_standin_runs_the_suite_on_the_standin():
+    """``NUMDL_BACKEND=standin`` (tests/conftest.py) installs the stand-in
+    before numdl picks its backend and makes it the default device."""
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "NUMDL_BACKEND": "standin"}
+    test = "tests/test_tensor.py::test_attributes"
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", test],
+        env=env, capture_output=True, text=True, cwd=root,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "numdl backend: cupy (available: ['numpy', 'cupy'])" in out.stdout
+    assert "1 passed" in out.stdout
