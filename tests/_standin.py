@@ -51,7 +51,12 @@ class DeviceArray:
     __hash__ = None  # type: ignore[assignment]
 
     def __init__(self, host: np.ndarray) -> None:
-        self._a = host
+        object.__setattr__(self, "_a", host)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name != "shape":  # CuPy sets a shape in place; nothing else
+            raise AttributeError(f"cannot set {name!r} of a device array")
+        self._a.shape = value
 
     # --- the two ways across the bus
     def get(self) -> np.ndarray:
