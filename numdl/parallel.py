@@ -68,6 +68,7 @@ class _State:
     pool: ThreadPoolExecutor | None = None
     blas: Any = None  # threadpoolctl's BLAS controllers, found once
     blas_failed = False
+    splits = 0  # how many times split() has given parts (see split_count)
 
 
 def get_num_threads() -> int:
@@ -195,8 +196,21 @@ def split(n: int, cost: float, lead: bool = True) -> list[slice] | None:
     k = min(_State.threads, n, int(cost // (MIN_COST / 2)))
     if k < 2:
         return None
+    _State.splits += 1
     bounds = [n * i // k for i in range(k + 1)]
     return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+
+
+def split_count() -> int:
+    """How many times :func:`split` has given parts so far (in any thread):
+    the difference over a call says whether the call's ops split.
+
+    >>> with region():
+    ...     before = split_count(); _ = split(10, cost=1e9)
+    >>> split_count() - before in (0, 1)
+    True
+    """
+    return _State.splits
 
 
 def run(fn: Callable[[slice], Any], parts: list[slice] | None, n: int) -> list:
@@ -218,9 +232,12 @@ def run(fn: Callable[[slice], Any], parts: list[slice] | None, n: int) -> list:
             initializer=_mark_worker,
         )
     futures = [_State.pool.submit(fn, part) for part in parts[1:]]
+    was_worker = getattr(_local, "worker", False)
+    _local.worker = True  # this thread's part is not split again either
     try:
         first = fn(parts[0])
     finally:  # never return (or raise) while a worker still writes
+        _local.worker = was_worker
         results = [_result(f) for f in futures]
     for r in results:
         if isinstance(r, _Failure):

@@ -266,8 +266,9 @@ def test_a_forked_child_gets_its_own_worker_threads(threads):
 
 
 def test_work_inside_a_part_is_not_split_again(threads):
-    """A split op called from a worker's part runs there whole (waiting on
-    the worker's own pool could never end)."""
+    """A split op called from a part runs there whole: in a worker's part
+    (waiting on the worker's own pool could never end) and in the calling
+    thread's (predict runs whole models in parts: their ops stay whole)."""
     seen = []
 
     def part(s):
@@ -277,8 +278,9 @@ def test_work_inside_a_part_is_not_split_again(threads):
     with parallel.region():
         parts = parallel.split(threads, cost=1e12)
         assert parallel.run(part, parts, threads) == list(range(threads))
-    assert seen.count(None) == threads - 1  # the workers' parts
-    assert sum(p is not None for p in seen) == 1  # the calling thread's part
+    assert seen == [None] * threads
+    with parallel.region():  # and after run() the calling thread splits again
+        assert parallel.split(100, cost=1e12) is not None
 
 
 def _blas_threads_in_child(queue):
@@ -297,3 +299,100 @@ def test_a_child_forked_inside_a_region_gets_blas_threads_back(threads):
         child.start()
     child.join(timeout=20)
     assert queue.get(timeout=5) == before
+
+
+class _Sizes(numdl.layers.Layer):
+    """An identity layer that records the batch sizes it is called on."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seen: list[int] = []
+
+    def call(self, inputs):
+        self.seen.append(inputs.shape[0])
+        return inputs
+
+
+def _convnet(outputs: str = "tensor") -> numdl.Model:
+    numdl.utils.set_random_seed(1)
+    x = numdl.Input((16, 16, 3))
+    h = numdl.layers.Conv2D(16, 3, activation="relu")(_Sizes(name="sizes")(x))
+    h = numdl.layers.MaxPooling2D(2)(h)
+    h = numdl.layers.BatchNormalization()(numdl.layers.Flatten()(h))
+    y = numdl.layers.Dense(5)(numdl.layers.Dropout(0.5)(h))
+    return numdl.Model(x, {"y": y} if outputs == "dict" else y)
+
+
+def test_predict_runs_the_whole_model_on_parts_of_the_batch(threads, float64):
+    # Once a batch's ops split, predict runs the whole model on one part of
+    # the batch per thread (one split per batch, none inside); the results
+    # are those of one thread.
+    model = _convnet()
+    sizes = model.get_layer("sizes").seen
+    x = np.random.default_rng(0).standard_normal((64, 16, 16, 3))
+    before = parallel.get_num_threads()
+    parallel.set_num_threads(1)
+    try:
+        expected = model.predict_on_batch(x)
+    finally:
+        parallel.set_num_threads(threads)
+    sizes.clear()
+    first = model.predict_on_batch(x)  # its ops split: noted on the model
+    assert sizes == [64] and model.__dict__["_predict_in_parts"]
+    count = parallel.split_count()
+    second = model.predict_on_batch(x)
+    assert parallel.split_count() - count == 1  # the batch, not each op
+    assert sorted(sizes[1:]) == sorted(b - a for a, b in _bounds(64, threads))
+    out = model.predict(x, batch_size=32, verbose=0)
+    parallel.set_num_threads(before)
+    for got in (first, second, out):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
+
+
+def _bounds(n: int, k: int) -> list[tuple[int, int]]:
+    edges = [n * i // k for i in range(k + 1)]
+    return list(zip(edges, edges[1:]))
+
+
+def test_predict_in_parts_only_for_one_tensor_out(threads):
+    model = _convnet("dict")
+    sizes = model.get_layer("sizes").seen
+    x = np.random.default_rng(0).standard_normal((64, 16, 16, 3)).astype("float32")
+    sizes.clear()  # (building the graph ran it on dummy batches)
+    model.predict_on_batch(x)
+    model.predict_on_batch(x)
+    assert not model.__dict__["_predict_in_parts"]
+    assert sizes == [64, 64]  # whole batches (each op splits as before)
+
+
+def test_layer_call_state_is_per_thread():
+    # Nested layers inherit `training` from the outer call of their own
+    # thread only (two threads call one model at once in predict).
+    seen: dict[str, list] = {"a": [], "b": []}
+    gate = threading.Barrier(2)
+
+    class Probe(numdl.layers.Layer):
+        def call(self, inputs, training=None):
+            seen[threading.current_thread().name].append(training)
+            gate.wait(timeout=5)
+            return inputs
+
+    class Outer(numdl.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.probe = Probe()
+
+        def call(self, inputs):
+            return self.probe(inputs)
+
+    outer = Outer()
+    x = np.ones((1, 2))
+    threads = [
+        threading.Thread(target=outer, args=(x,), kwargs={"training": t}, name=n)
+        for n, t in (("a", True), ("b", False))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert seen == {"a": [True], "b": [False]}

@@ -23,6 +23,7 @@ import functools
 import inspect
 import operator
 import re
+import threading
 from typing import Any
 
 import numpy as np
@@ -66,12 +67,17 @@ def snake_case(name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-class _CallContext:
+class _CallState(threading.local):
     """Where we are in nested layer calls: the outermost call clears old losses,
-    and sublayers inherit ``training`` from the outer call unless given one."""
+    and sublayers inherit ``training`` from the outer call unless given one.
+    Per thread: ``predict`` may run one model on parts of a batch at once
+    (numdl/parallel.py)."""
 
     depth = 0
     training: bool | None = None
+
+
+_CallContext = _CallState()
 
 
 class InputSpec:

@@ -183,10 +183,34 @@ def test_step(plan: StepPlan, x: Any, y: list[Any], sw: Any) -> None:
 def predict_step(model: Any, x: Any) -> Any:
     """Forward (training=False) under ``no_grad``; outputs as host arrays."""
     with no_grad(), _threads(x):
-        outputs = model(x, training=False)
+        outputs = _forward_in_parts(model, x)
     if isinstance(outputs, Tensor):
         return to_numpy(outputs.data)
     return _map(outputs, lambda t: to_numpy(t.data if isinstance(t, Tensor) else t))
+
+
+def _forward_in_parts(model: Any, x: Any) -> Any:
+    """``model(x, training=False)``, for a model whose ops split its last
+    batch over numdl's threads: the whole model on one part of the batch per
+    thread instead (one hand-over per batch, not per op; the memory-bound
+    ops of one part overlap the products of another, each part's
+    intermediates are smaller). Models with one Tensor in and out, on the
+    host; the layers' inference calls run in several threads at once."""
+    split = model.__dict__.get("_predict_in_parts")
+    parts = None
+    if split and type(x) is Tensor:
+        n = len(x.data)
+        parts = parallel.split(n, parallel.MIN_COST * parallel.get_num_threads())
+    if parts is None:
+        before = parallel.split_count()
+        outputs = model(x, training=False)
+        if type(x) is Tensor and type(x.data) is np.ndarray:
+            ops_split = parallel.split_count() > before
+            model.__dict__["_predict_in_parts"] = ops_split and type(outputs) is Tensor
+        return outputs
+    data = x.data
+    outs = parallel.run(lambda s: model(Tensor(data[s]), training=False), parts, n)
+    return Tensor(np.concatenate([o.data for o in outs]))
 
 
 def _map(outputs: Any, fn: Callable[[Any], Any]) -> Any:
