@@ -429,33 +429,19 @@ def test_check_model_gradients_on_the_device_with_dropout(gpu, seed):
 
 
 def test_check_model_gradients_fails_without_the_device_rewind(gpu, monkeypatch):
-    """Without the rewind, each pass draws a new device mask and the check
-    fails: the replay above is what makes it pass."""
-    from numdl import config, testing
+    """With one device generator running on through every pass (no rewind),
+    each pass draws a new mask and the check fails: the replay above is what
+    makes it pass."""
+    from numdl.testing import check_model_gradients
 
     numdl.config.set_random_seed(0)
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((6, 4)), rng.integers(0, 3, 6)
     model = _dropout_model().to("gpu")
-    real = testing._same_random_draws
-
-    def host_only(m):  # rewinds, then lets the device generator run on
-        cm = real(m)
-        rewind = cm.__enter__()
-        saved = config.rng_for(gpu)
-
-        class Context:
-            def __enter__(self):
-                return lambda: (rewind(), setattr(config, "_device_rng", saved))
-
-            def __exit__(self, *exc):
-                return cm.__exit__(*exc)
-
-        return Context()
-
-    monkeypatch.setattr(testing, "_same_random_draws", host_only)
+    generator = numdl.config.rng_for(gpu)
+    monkeypatch.setattr(numdl.config, "rng_for", lambda xp, own=None: generator)
     loss = numdl.losses.SparseCategoricalCrossentropy(from_logits=True)
-    report = testing.check_model_gradients(model, x, y, loss, training=True)
+    report = check_model_gradients(model, x, y, loss, training=True)
     assert not report.ok
 
 
