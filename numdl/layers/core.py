@@ -235,7 +235,8 @@ class Dropout(Layer):
         if xp is not np:  # one fused kernel on the GPU
             mask = _gpu.dropout_mask(rng, shape, self.rate, scale, inputs.dtype)
             return ops.multiply(inputs, mask)
-        mask = (rng.random(shape) >= self.rate).astype(inputs.dtype)
+        # float32 draws (as Keras and the GPU kernel): half the time of float64
+        mask = (rng.random(shape, dtype=np.float32) >= self.rate).astype(inputs.dtype)
         mask *= scale
         return ops.multiply(inputs, mask)
 
