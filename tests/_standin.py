@@ -341,10 +341,12 @@ class StandIn(_Namespace):
 # ---------------------------------------------------------------- kernels
 def _on_host(fn: Any) -> Any:
     """A kernel's formula in NumPy: run on the host data of its device
-    arguments (views, so in-place updates land), results back on the device."""
+    arguments (views, so in-place updates land), results back on the device.
+    A host array among the arguments raises, as a CUDA kernel launch does."""
 
     @functools.wraps(fn)
     def kernel(*args: Any, **kwargs: Any) -> Any:
+        _refuse_host(args, kwargs)
         return _device(fn(*_host(args), **_host(kwargs)))
 
     return kernel
