@@ -6,8 +6,13 @@ array but behave like ``cupy.ndarray`` where it matters for numdl:
 - their type lives in a module named ``cupy_standin``, so ``numdl.backend``
   takes them for device arrays (``array_module``, ``device_of``, ``to_numpy``);
 - mixing one with a host ``np.ndarray`` (also 0-d; NumPy scalars and Python
-  numbers are fine) in a ufunc, an operator or a module function raises
-  ``TypeError: Unsupported type <class 'numpy.ndarray'>`` as CuPy does;
+  numbers are fine) in a ufunc, an operator, a module function or a kernel
+  launch raises ``TypeError: Unsupported type <class 'numpy.ndarray'>`` as
+  CuPy does (except, as in CuPy, a 0-d one in a comparison: NumPy passes
+  ``np.float32(1) < a`` on as one);
+- an operator with an operand of higher ``__array_priority__`` and no
+  ``__array_ufunc__`` (numdl's Tensor) is left to that operand
+  (CuPy's ``_should_use_rop``);
 - ``np.asarray(device_array)`` raises CuPy's "Implicit conversion to a NumPy
   array is not allowed"; ``.get()`` is the way to the host;
 - reductions refuse NumPy-only keywords CuPy lacks (``initial=``, ``where=``:
