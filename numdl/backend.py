@@ -36,6 +36,7 @@ _DEVICE_ALIASES = {
     "cuda:0": "gpu",
     "cupy": "gpu",
 }
+_ndarray = np.ndarray
 _gpu: ModuleType | None = None  # CuPy once loaded and checked (or a stand-in)
 _default_device = "cpu"
 
@@ -51,7 +52,9 @@ def array_module(*arrays: Any) -> ModuleType:
     True
     """
     for a in arrays:
-        if type(a).__module__.startswith("cupy"):
+        kind = type(a)
+        # NumPy arrays first: the question every op asks (~0.1 us less each)
+        if kind is not _ndarray and kind.__module__.startswith("cupy"):
             return _gpu if _gpu is not None else gpu_module()
     return np
 
