@@ -8,7 +8,13 @@ through the model), the loss, backward, the update, and a whole
 ``train_step``. The differences are numdl's fixed cost per step, which
 decides the small-batch ratios of the benchmark suite.
 
+``--sizes 8 8 8 10`` runs the same comparison on a tiny MLP, where the
+products cost nearly nothing and what is left is each side's fixed cost per
+step; the last two rows time whole epochs (``fit`` against the hand-written
+loop) per step.
+
 Run: python -m benchmarks.bench_step_parts [--batch 32] [--threads 2]
+[--sizes 784 256 128 10]
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import numpy as np
 
 import numdl
 from benchmarks.harness import machine, set_threads
-from benchmarks.numpy_mlp import SGD, NumpyMLP
+from benchmarks.numpy_mlp import SGD, NumpyMLP, train_epoch
 from numdl import layers
 from numdl.ops import nn
 from numdl.training import loop
@@ -38,26 +44,26 @@ def _median_us(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(times) * 1e6
 
 
-def _model() -> numdl.Sequential:
+SIZES = [784, 256, 128, 10]
+
+
+def _model(sizes: list[int]) -> numdl.Sequential:
     numdl.utils.set_random_seed(0)
+    hidden = [layers.Dense(n, activation="relu") for n in sizes[1:-1]]
     model = numdl.Sequential(
-        [
-            numdl.Input((784,)),
-            layers.Dense(256, activation="relu"),
-            layers.Dense(128, activation="relu"),
-            layers.Dense(10),
-        ]
+        [numdl.Input((sizes[0],)), *hidden, layers.Dense(sizes[-1])]
     )
     loss = numdl.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(optimizer="sgd", loss=loss)
     return model
 
 
-def numdl_parts(batch: int, repeats: int) -> dict[str, float]:
+def numdl_parts(batch: int, repeats: int, sizes: list[int]) -> dict[str, float]:
     """Median microseconds of each part of numdl's step."""
     rng = np.random.default_rng(0)
-    x, y = rng.random((batch, 784), dtype=np.float32), rng.integers(0, 10, batch)
-    model = _model()
+    x = rng.random((batch, sizes[0]), dtype=np.float32)
+    y = rng.integers(0, sizes[-1], batch)
+    model = _model(sizes)
     model.train_on_batch(x, y)
     plan, xt = model._plan, numdl.Tensor(x)
     weights = [(layer.kernel, layer.bias) for layer in model.layers]
@@ -65,7 +71,7 @@ def numdl_parts(batch: int, repeats: int) -> dict[str, float]:
     def ops_forward() -> object:
         h = xt
         for i, (kernel, bias) in enumerate(weights):
-            h = nn.dense(h, kernel, bias, relu=i < 2)
+            h = nn.dense(h, kernel, bias, relu=i < len(weights) - 1)
         return h
 
     def layers_forward() -> object:
@@ -104,19 +110,20 @@ def numdl_parts(batch: int, repeats: int) -> dict[str, float]:
     return parts
 
 
-def numpy_parts(batch: int, repeats: int) -> dict[str, float]:
+def numpy_parts(batch: int, repeats: int, sizes: list[int]) -> dict[str, float]:
     """Median microseconds of the hand-written NumPy step's parts."""
     rng = np.random.default_rng(0)
-    x, y = rng.random((batch, 784), dtype=np.float32), rng.integers(0, 10, batch)
-    ref, sgd = NumpyMLP([784, 256, 128, 10], np.random.default_rng(0)), SGD(0.01)
-    kernels = ref.params
+    x = rng.random((batch, sizes[0]), dtype=np.float32)
+    y = rng.integers(0, sizes[-1], batch)
+    ref, sgd = NumpyMLP(sizes, np.random.default_rng(0)), SGD(0.01)
+    kernels, count = ref.params, len(sizes) - 1
 
     def forward() -> object:
         h = x
-        for i in range(3):
+        for i in range(count):
             h = h @ kernels[2 * i]
             h += kernels[2 * i + 1]
-            if i < 2:
+            if i < count - 1:
                 np.maximum(h, 0, out=h)
         return h
 
@@ -128,8 +135,28 @@ def numpy_parts(batch: int, repeats: int) -> dict[str, float]:
     }
 
 
-def report(batch: int, repeats: int) -> str:
-    ours, ref = numdl_parts(batch, repeats), numpy_parts(batch, repeats)
+def epochs_per_step(batch: int, sizes: list[int], rounds: int = 7) -> tuple:
+    """Microseconds per step of one epoch (6,000 samples, shuffled) of
+    ``fit`` and of the hand-written loop, alternating, medians."""
+    rng = np.random.default_rng(1)
+    x = rng.random((6000, sizes[0]), dtype=np.float32)
+    y = rng.integers(0, sizes[-1], 6000)
+    model, ref = _model(sizes), NumpyMLP(sizes, np.random.default_rng(0))
+    steps, ours, theirs = -(-6000 // batch), [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+        ours.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        train_epoch(ref, SGD(0.01), x, y, batch, rng.permutation(6000))
+        theirs.append(time.perf_counter() - start)
+    return tuple(statistics.median(t[1:]) / steps * 1e6 for t in (ours, theirs))
+
+
+def report(batch: int, repeats: int, sizes: list[int] = SIZES) -> str:
+    ours = numdl_parts(batch, repeats, sizes)
+    ref = numpy_parts(batch, repeats, sizes)
+    fit, loop_by_hand = epochs_per_step(batch, sizes)
     fwd_loss_bwd = ours["model forward"] + ours["loss"] + ours["backward"]
     rows = [
         ("forward: the fused ops alone", ours["ops forward"], ref["ops forward"]),
@@ -141,9 +168,11 @@ def report(batch: int, repeats: int) -> str:
         ("update (SGD)", ours["update"], ref["update"]),
         ("loss tracker", ours["metrics"], None),
         ("whole train_step", ours["train_step"], None),
+        ("an epoch per step: fit / the loop by hand", fit, loop_by_hand),
     ]
+    arch = "-".join(map(str, sizes))
     lines = [
-        f"### MLP 784-256-128-10 step, batch {batch}, part by part (us, median)",
+        f"### MLP {arch} step, batch {batch}, part by part (us, median)",
         "",
         "| part | numdl | NumPy by hand |",
         "| --- | ---: | ---: |",
@@ -156,17 +185,19 @@ def report(batch: int, repeats: int) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Print the table.
 
-    >>> main(["--batch", "4", "--repeats", "3", "--threads", "1"])  # doctest: +ELLIPSIS
+    >>> main(["--batch", "500", "--repeats", "3", "--threads", "1", "--sizes", "4",
+    ...       "3", "2"])  # doctest: +ELLIPSIS
     Machine: ...
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=400)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sizes", type=int, nargs="+", default=SIZES)
     args = parser.parse_args(argv)
     set_threads(args.threads)
     print(f"Machine: {machine()}; threads: {args.threads}\n")
-    print(report(args.batch, args.repeats))
+    print(report(args.batch, args.repeats, args.sizes))
 
 
 if __name__ == "__main__":
