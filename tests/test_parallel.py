@@ -396,3 +396,42 @@ def test_layer_call_state_is_per_thread():
     for t in threads:
         t.join(timeout=10)
     assert seen == {"a": [True], "b": [False]}
+
+
+def test_evaluate_runs_the_model_on_parts_and_keeps_its_losses(threads, float64):
+    # evaluate (no gradient either) runs the model in parts too; a model whose
+    # call adds losses (here an activity regularizer) is not split, so its
+    # evaluation loss still counts them.
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((64, 16, 16, 3)), rng.integers(0, 5, 64)
+    loss = numdl.losses.SparseCategoricalCrossentropy(from_logits=True)
+    results = {}
+    for regularized in (False, True):
+        model = _convnet()
+        if regularized:
+            model = numdl.Sequential(
+                [model, numdl.layers.ActivityRegularization(l2=0.5)]
+            )
+        model.compile("sgd", loss, metrics=["accuracy"])
+        before = parallel.get_num_threads()
+        parallel.set_num_threads(1)
+        try:
+            expected = model.evaluate(x, y, batch_size=32, verbose=0)
+        finally:
+            parallel.set_num_threads(threads)
+        sizes = _all_sizes(model)
+        sizes.clear()
+        for _ in range(2):
+            got = model.evaluate(x, y, batch_size=32, verbose=0)
+            np.testing.assert_allclose(got, expected, rtol=1e-12)
+        results[regularized] = sorted(set(sizes))
+    assert results[False] == sorted({b - a for a, b in _bounds(32, threads)} | {32})
+    assert results[True] == [32]  # whole batches: the activity loss is kept
+    parallel.set_num_threads(before)
+
+
+def _all_sizes(model) -> list[int]:
+    for layer in numdl.layers.base._all_layers(model):
+        if isinstance(layer, _Sizes):
+            return layer.seen
+    raise AssertionError("no _Sizes layer")

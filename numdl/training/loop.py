@@ -21,6 +21,7 @@ from numdl import backend, parallel, tree
 from numdl.autograd.grad_mode import no_grad
 from numdl.autograd.tensor import Tensor
 from numdl.backend import to_numpy
+from numdl.layers.base import _all_layers
 from numdl.training.compile import CompiledLoss, CompiledMetrics, LossTracker
 
 
@@ -175,7 +176,7 @@ def train_step(plan: StepPlan, x: Any, y: list[Any], sw: Any) -> None:
 def test_step(plan: StepPlan, x: Any, y: list[Any], sw: Any) -> None:
     """Forward (training=False), loss and metrics; call under ``no_grad``."""
     with _threads(x):
-        y_pred = plan.outputs.flatten(plan.model(x, training=False))
+        y_pred = plan.outputs.flatten(_forward_in_parts(plan.model, x))
         loss = total_loss(plan, y, y_pred, sw)
         update_metrics(plan, y, y_pred, sw, loss)
 
@@ -190,12 +191,15 @@ def predict_step(model: Any, x: Any) -> Any:
 
 
 def _forward_in_parts(model: Any, x: Any) -> Any:
-    """``model(x, training=False)``, for a model whose ops split its last
+    """``model(x, training=False)`` under ``no_grad`` (predict, evaluate);
+    for a model whose ops split its last
     batch over numdl's threads: the whole model on one part of the batch per
     thread instead (one hand-over per batch, not per op; the memory-bound
     ops of one part overlap the products of another, each part's
     intermediates are smaller). Models with one Tensor in and out, on the
-    host; the layers' inference calls run in several threads at once."""
+    host, whose calls add no losses (``add_loss``, activity regularizers:
+    each part would clear the others'); the layers' inference calls run in
+    several threads at once."""
     split = model.__dict__.get("_predict_in_parts")
     parts = None
     if split and type(x) is Tensor:
@@ -206,11 +210,18 @@ def _forward_in_parts(model: Any, x: Any) -> Any:
         outputs = model(x, training=False)
         if type(x) is Tensor and type(x.data) is np.ndarray:
             ops_split = parallel.split_count() > before
-            model.__dict__["_predict_in_parts"] = ops_split and type(outputs) is Tensor
+            model.__dict__["_predict_in_parts"] = (
+                ops_split and type(outputs) is Tensor and not _call_losses(model)
+            )
         return outputs
     data = x.data
     outs = parallel.run(lambda s: model(Tensor(data[s]), training=False), parts, n)
     return Tensor(np.concatenate([o.data for o in outs]))
+
+
+def _call_losses(model: Any) -> bool:
+    """Whether the last call of ``model`` added losses of its own."""
+    return any(layer._losses for layer in _all_layers(model))
 
 
 def _map(outputs: Any, fn: Callable[[Any], Any]) -> Any:
