@@ -42,7 +42,7 @@ import numpy as np
 
 import numdl
 from benchmarks.harness import Timing, machine, set_threads, table
-from numdl import layers, models
+from numdl import layers, models, parallel
 from numdl.training import loop
 
 
@@ -176,16 +176,30 @@ def blocks(
     return {n: Timing(n, v) for n, v in samples.items()}, statistics.median(ratios)
 
 
-def report(title: str, timings: dict[str, Timing], paired: float) -> list[str]:
+def report(
+    title: str, timings: dict[str, Timing], paired: float, label: str = ""
+) -> list[str]:
     numdl_t, torch_t = timings.values()
     ratio = numdl_t.median / torch_t.median
     return [
         table(title, timings, torch_t.name),
         "",
-        f"numdl / pytorch: ratio of medians {ratio:.2f}, "
+        f"{label or 'numdl / pytorch'}: ratio of medians {ratio:.2f}, "
         f"median of per-round ratios {paired:.2f}",
         "",
     ]
+
+
+def per_op_predict(model: models.Sequential, x: np.ndarray):
+    """numdl's inference with each op splitting the batch itself (what
+    ``predict`` did before it ran the whole model on parts of the batch)."""
+    xt = numdl.Tensor(x)
+
+    def predict() -> None:
+        with numdl.no_grad(), parallel.region():
+            model(xt, training=False)
+
+    return predict
 
 
 def run(
@@ -226,6 +240,16 @@ def run(
         )
         title = f"Keras MNIST convnet inference (predict_on_batch), batch {batch}"
         lines += report(title, timings, paired)
+        timings, paired = blocks(
+            {
+                "numdl, each op split": per_op_predict(model, x),
+                "numdl predict (the model on parts of the batch)": numdl_predict,
+            },
+            steps,
+            rounds,
+        )
+        title = f"numdl inference: ops split one by one or the model in parts, {batch}"
+        lines += report(title, timings, paired, "each op split / in parts")
     return "\n".join(lines).rstrip()
 
 
