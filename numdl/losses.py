@@ -596,7 +596,7 @@ class Loss:
         if sample_weight is None and self.reduction in _MEANS:
             mean = self._fused_mean(y_true, y_pred)
             if mean is not None:
-                return mean
+                return _out(mean)
         values = self.call(y_true, y_pred)
         mask = self._mask(y_true, y_pred)
         return _reduce(values, sample_weight, mask, self.reduction, self.name)

@@ -740,6 +740,9 @@ def test_fused_mean_equals_per_sample_losses_then_mean(shape, reduction):
         fused.backward()
         plain.backward()
         np.testing.assert_allclose(fused_z.grad, plain_z.grad, rtol=1e-12, atol=1e-16)
+        on_arrays = loss(y, z)  # NumPy in, a 0-d array out (as unfused)
+        assert type(on_arrays) is np.ndarray and on_arrays.shape == ()
+        np.testing.assert_allclose(on_arrays, plain.data, rtol=1e-12)
 
 
 def test_fused_means_match_torch_float32():
