@@ -270,7 +270,10 @@ class Trainer:
         """Outputs for ``x`` as NumPy arrays (a list/dict for several outputs).
 
         Runs ``model(x, training=False)`` batch by batch under ``no_grad`` and
-        concatenates along the batch axis.
+        concatenates along the batch axis. On the CPU, a model whose ops split
+        a batch over numdl's threads (convnets) runs whole on one part of each
+        batch per thread (``numdl.parallel``): its layers' inference calls
+        then run in several threads at once.
         """
         batch_size = data_module.default_batch_size(batch_size)
         data = data_module.make_data(x, None, None, "predict")
