@@ -469,3 +469,20 @@ def test_numdl_backend_standin_runs_the_suite_on_the_standin():
     assert out.returncode == 0, out.stdout + out.stderr
     assert "numdl backend: cupy (available: ['numpy', 'cupy'])" in out.stdout
     assert "1 passed" in out.stdout
+
+
+def test_evaluate_takes_a_custom_loss_returning_a_device_array(gpu):
+    # A loss computed on the arrays themselves (no gradient) comes back as a
+    # bare device array; evaluate reads it where it is.
+    def device_mse(y_true, y_pred):
+        xp = backend.array_module(y_pred.data)
+        return xp.mean((y_pred.data - xp.asarray(y_true)) ** 2)
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 6)).astype(np.float32)
+    y = rng.standard_normal((16, 3)).astype(np.float32)
+    model = _mlp().to("gpu")
+    model.compile(optimizer=Adam(0.01), loss=device_mse)
+    expected = float(np.mean((model.predict(x, verbose=0) - y) ** 2))
+    got = model.evaluate(x, y, batch_size=16, verbose=0)
+    assert got == pytest.approx(expected, rel=1e-5)

@@ -126,7 +126,9 @@ def total_loss(plan: StepPlan, y: list[Any], y_pred: list[Any], sw: Any) -> Any:
             "No loss to compute: pass a `loss` argument to compile() (or add "
             "losses in the model with add_loss)"
         )
-    return loss if isinstance(loss, Tensor) else Tensor(np.asarray(loss, "float64"))
+    if isinstance(loss, Tensor):
+        return loss
+    return Tensor(backend.array_module(loss).asarray(loss, dtype="float64"))
 
 
 def apply_update(plan: StepPlan) -> None:
