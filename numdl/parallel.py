@@ -45,10 +45,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-# Work (in floating-point operations, or bytes moved for element-wise ops)
-# below which an op is not split: a part handed to a worker costs ~20-40 us
-# of dispatch, ~1% of 4 MFLOP done on one core of the test machine.
+# Work (in floating-point operations) below which an op is not split: a part
+# handed to a worker costs ~20-40 us of dispatch, against ~0.1 ms for 4 MFLOP
+# of products on one core of the test machine.
 MIN_COST = 4e6
+# Element-wise ops count the bytes they move: a byte takes about the time of
+# 4 flops of a product there (~10 GB/s against ~40 GFLOPS on one core), so
+# a 1 MB pass is worth splitting (the MNIST convnet's second max pooling,
+# 4 MB: splitting it took a 2-thread training step from 23.4 to 22.8 ms).
+FLOPS_PER_BYTE = 4.0
 
 
 # Set in numdl's worker threads: an op running inside a part never splits

@@ -176,7 +176,8 @@ class MaxPool(Function):
         def part(s: slice) -> None:  # samples s (numdl.parallel splits the batch)
             _max_windows(xp, x[s], views, out[s], None if index is None else index[s])
 
-        parallel.run(part, parallel.split(x.shape[0], x.size * x.itemsize), x.shape[0])
+        cost = parallel.FLOPS_PER_BYTE * x.size * x.itemsize  # element-wise: bytes
+        parallel.run(part, parallel.split(x.shape[0], cost), x.shape[0])
         return out
 
     def _gpu_forward(self, xp, x, geo):
@@ -199,7 +200,8 @@ class MaxPool(Function):
         def part(s: slice) -> None:
             _route(xp, g[s], index[s], views, grad[s], geo.disjoint)
 
-        parallel.run(part, parallel.split(g.shape[0], grad.size * g.itemsize), len(g))
+        cost = parallel.FLOPS_PER_BYTE * grad.size * g.itemsize
+        parallel.run(part, parallel.split(g.shape[0], cost), len(g))
         return (_unpad(grad, geo),)
 
 
