@@ -418,9 +418,7 @@ class Optimizer:
         >>> {k: v.tolist() for k, v in opt.get_state().items()}
         {'iterations': 1, '0/momentum': [-0.01, -0.01]}
         """
-        state: dict[str, Any] = {"iterations": np.array(self.iterations, np.int64)}
-        for key, value in self._global_state().items():
-            state[key] = np.array(value, np.float64)
+        state = self._scalar_state()
         for e in self._entries.values():
             for slot in e.state_names:
                 state[f"{e.index}/{slot}"] = np.array(to_numpy(e.buffers[slot]))
@@ -459,13 +457,24 @@ class Optimizer:
                     f"{type(self).__name__}.set_state: {key!r} has shape "
                     f"{np.shape(value)}, expected {own[key].shape}"
                 )
+        self._load_scalar_state(state)
+        for e in self._entries.values():
+            for slot in e.state_names:
+                e.buffers[slot][...] = e.xp.asarray(state[f"{e.index}/{slot}"])
+
+    def _scalar_state(self) -> dict[str, Any]:
+        """``iterations`` and the optimizer-wide scalars, as NumPy arrays."""
+        state: dict[str, Any] = {"iterations": np.array(self.iterations, np.int64)}
+        for key, value in self._global_state().items():
+            state[key] = np.array(value, np.float64)
+        return state
+
+    def _load_scalar_state(self, state: dict[str, Any]) -> None:
+        """Set ``iterations`` and the optimizer-wide scalars from ``state``."""
         self.iterations = int(np.asarray(state["iterations"]))
         self._set_global_state(
             {k: float(np.asarray(state[k])) for k in self._global_state()}
         )
-        for e in self._entries.values():
-            for slot in e.state_names:
-                e.buffers[slot][...] = e.xp.asarray(state[f"{e.index}/{slot}"])
 
     def state_of(self, params: list[Any]) -> dict[str, Any]:
         """The live state (no copies), slots keyed by position in ``params``.
@@ -480,9 +489,7 @@ class Optimizer:
         >>> sorted(opt.state_of([a, b]))
         ['1/momentum', 'iterations']
         """
-        state: dict[str, Any] = {"iterations": np.array(self.iterations, np.int64)}
-        for key, value in self._global_state().items():
-            state[key] = np.array(value, np.float64)
+        state = self._scalar_state()
         for i, p in enumerate(params):
             e = self._entries.get(id(p))
             if e is not None:
@@ -524,10 +531,7 @@ class Optimizer:
         for p, slot, value in updates:
             e = self._entries.get(id(p)) or self._new_entry(p)
             e.buffers[slot][...] = e.xp.asarray(value)
-        self.iterations = int(np.asarray(state["iterations"]))
-        self._set_global_state(
-            {k: float(np.asarray(state[k])) for k in self._global_state()}
-        )
+        self._load_scalar_state(state)
 
     # ----------------------------------------------------------------- config
     def get_config(self) -> dict[str, Any]:
