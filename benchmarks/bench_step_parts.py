@@ -6,7 +6,10 @@ same work written by hand in NumPy (``benchmarks/numpy_mlp.py``): the
 forward pass at three levels (the fused ops alone, through the layers,
 through the model), the loss, backward, the update, and a whole
 ``train_step``. The differences are numdl's fixed cost per step, which
-decides the small-batch ratios of the benchmark suite.
+decides the small-batch ratios of the benchmark suite. Every part runs in
+blocks of 20 calls, numdl's and NumPy's blocks alternating round after
+round (a slow spell of a shared machine falls on both sides); each cell
+gives the median over the blocks and, in brackets, the fastest block.
 
 ``--sizes 8 8 8 10`` runs the same comparison on a tiny MLP, where the
 products cost nearly nothing and what is left is each side's fixed cost per
@@ -34,14 +37,20 @@ from numdl.ops import nn
 from numdl.training import loop
 
 
-def _median_us(fn: Callable[[], object], repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e6
+def _blocks(fns: dict[str, Callable[[], object]], repeats: int, block: int = 20):
+    """Microseconds per call of each function (median and min over blocks of
+    ``block`` calls), the functions' blocks alternating round after round,
+    so that a slow spell of the machine falls on every side alike."""
+    for fn in fns.values():
+        fn()  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(max(repeats // block, 1)):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(block):
+                fn()
+            times[name].append((time.perf_counter() - start) / block * 1e6)
+    return {name: (statistics.median(t), min(t)) for name, t in times.items()}
 
 
 SIZES = [784, 256, 128, 10]
@@ -58,8 +67,9 @@ def _model(sizes: list[int]) -> numdl.Sequential:
     return model
 
 
-def numdl_parts(batch: int, repeats: int, sizes: list[int]) -> dict[str, float]:
-    """Median microseconds of each part of numdl's step."""
+def numdl_fns(batch: int, sizes: list[int]) -> tuple[dict, dict[str, list]]:
+    """numdl's step, part by part: functions to time, and the per-part
+    durations (seconds) that the ``"step by parts"`` function records."""
     rng = np.random.default_rng(0)
     x = rng.random((batch, sizes[0]), dtype=np.float32)
     y = rng.integers(0, sizes[-1], batch)
@@ -67,6 +77,9 @@ def numdl_parts(batch: int, repeats: int, sizes: list[int]) -> dict[str, float]:
     model.train_on_batch(x, y)
     plan, xt = model._plan, numdl.Tensor(x)
     weights = [(layer.kernel, layer.bias) for layer in model.layers]
+    parts: dict[str, list] = {
+        k: [] for k in ("model forward", "loss", "backward", "update", "metrics")
+    }
 
     def ops_forward() -> object:
         h = xt
@@ -80,7 +93,7 @@ def numdl_parts(batch: int, repeats: int, sizes: list[int]) -> dict[str, float]:
             h = layer(h, training=True)
         return h
 
-    def step_parts() -> dict[str, float]:
+    def step_parts() -> None:
         t0 = time.perf_counter()
         y_pred = plan.outputs.flatten(model(xt, training=True))
         t1 = time.perf_counter()
@@ -92,26 +105,20 @@ def numdl_parts(batch: int, repeats: int, sizes: list[int]) -> dict[str, float]:
         t4 = time.perf_counter()
         loop.update_metrics(plan, [y], y_pred, None, loss)
         t5 = time.perf_counter()
-        return {
-            "model forward": t1 - t0,
-            "loss": t2 - t1,
-            "backward": t3 - t2,
-            "update": t4 - t3,
-            "metrics": t5 - t4,
-        }
+        for name, t in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+            parts[name].append(t)
 
-    samples = [step_parts() for _ in range(repeats)]
-    parts = {k: statistics.median(s[k] for s in samples) * 1e6 for k in samples[0]}
-    parts["ops forward"] = _median_us(ops_forward, repeats)
-    parts["layers forward"] = _median_us(layers_forward, repeats)
-    parts["train_step"] = _median_us(
-        lambda: loop.train_step(plan, xt, [y], None), repeats
-    )
-    return parts
+    fns = {
+        "numdl ops forward": ops_forward,
+        "numdl layers forward": layers_forward,
+        "numdl step by parts": step_parts,
+        "numdl train_step": lambda: loop.train_step(plan, xt, [y], None),
+    }
+    return fns, parts
 
 
-def numpy_parts(batch: int, repeats: int, sizes: list[int]) -> dict[str, float]:
-    """Median microseconds of the hand-written NumPy step's parts."""
+def numpy_fns(batch: int, sizes: list[int]) -> dict[str, Callable[[], object]]:
+    """The hand-written NumPy step's parts, as functions to time."""
     rng = np.random.default_rng(0)
     x = rng.random((batch, sizes[0]), dtype=np.float32)
     y = rng.integers(0, sizes[-1], batch)
@@ -129,15 +136,26 @@ def numpy_parts(batch: int, repeats: int, sizes: list[int]) -> dict[str, float]:
 
     grads = ref.loss_and_grads(x, y)[1]
     return {
-        "ops forward": _median_us(forward, repeats),
-        "forward+loss+backward": _median_us(lambda: ref.loss_and_grads(x, y), repeats),
-        "update": _median_us(lambda: sgd.update(ref.params, grads), repeats),
+        "numpy ops forward": forward,
+        "numpy forward+loss+backward": lambda: ref.loss_and_grads(x, y),
+        "numpy update": lambda: sgd.update(ref.params, grads),
     }
 
 
+def step_tables(batch: int, repeats: int, sizes: list[int]) -> dict[str, tuple]:
+    """Median and min microseconds of every part, numdl's and NumPy's
+    blocks interleaved (see :func:`_blocks`)."""
+    ours, parts = numdl_fns(batch, sizes)
+    timed = _blocks({**ours, **numpy_fns(batch, sizes)}, repeats)
+    for name, seconds in parts.items():
+        us = [t * 1e6 for t in seconds[1:]]  # the first is the warm-up
+        timed[f"numdl {name}"] = (statistics.median(us), min(us))
+    return timed
+
+
 def epochs_per_step(batch: int, sizes: list[int], rounds: int = 7) -> tuple:
-    """Microseconds per step of one epoch (6,000 samples, shuffled) of
-    ``fit`` and of the hand-written loop, alternating, medians."""
+    """Microseconds per step (median and min) of one epoch (6,000 samples,
+    shuffled) of ``fit`` and of the hand-written loop, alternating."""
     rng = np.random.default_rng(1)
     x = rng.random((6000, sizes[0]), dtype=np.float32)
     y = rng.integers(0, sizes[-1], 6000)
@@ -150,36 +168,51 @@ def epochs_per_step(batch: int, sizes: list[int], rounds: int = 7) -> tuple:
         start = time.perf_counter()
         train_epoch(ref, SGD(0.01), x, y, batch, rng.permutation(6000))
         theirs.append(time.perf_counter() - start)
-    return tuple(statistics.median(t[1:]) / steps * 1e6 for t in (ours, theirs))
+    return tuple(
+        (statistics.median(t[1:]) / steps * 1e6, min(t[1:]) / steps * 1e6)
+        for t in (ours, theirs)
+    )
 
 
 def report(batch: int, repeats: int, sizes: list[int] = SIZES) -> str:
-    ours = numdl_parts(batch, repeats, sizes)
-    ref = numpy_parts(batch, repeats, sizes)
+    t = step_tables(batch, repeats, sizes)
     fit, loop_by_hand = epochs_per_step(batch, sizes)
-    fwd_loss_bwd = ours["model forward"] + ours["loss"] + ours["backward"]
+    parts = ("model forward", "loss", "backward")
+    fwd_loss_bwd = tuple(sum(t[f"numdl {p}"][i] for p in parts) for i in (0, 1))
     rows = [
-        ("forward: the fused ops alone", ours["ops forward"], ref["ops forward"]),
-        ("forward: through the layers", ours["layers forward"], None),
-        ("forward: through the model", ours["model forward"], None),
-        ("loss", ours["loss"], None),
-        ("backward", ours["backward"], None),
-        ("forward + loss + backward", fwd_loss_bwd, ref["forward+loss+backward"]),
-        ("update (SGD)", ours["update"], ref["update"]),
-        ("loss tracker", ours["metrics"], None),
-        ("whole train_step", ours["train_step"], None),
+        (
+            "forward: the fused ops alone",
+            t["numdl ops forward"],
+            t["numpy ops forward"],
+        ),
+        ("forward: through the layers", t["numdl layers forward"], None),
+        ("forward: through the model", t["numdl model forward"], None),
+        ("loss", t["numdl loss"], None),
+        ("backward", t["numdl backward"], None),
+        (
+            "forward + loss + backward",
+            fwd_loss_bwd,
+            t["numpy forward+loss+backward"],
+        ),
+        ("update (SGD)", t["numdl update"], t["numpy update"]),
+        ("loss tracker", t["numdl metrics"], None),
+        ("whole train_step", t["numdl train_step"], None),
         ("an epoch per step: fit / the loop by hand", fit, loop_by_hand),
     ]
     arch = "-".join(map(str, sizes))
     lines = [
-        f"### MLP {arch} step, batch {batch}, part by part (us, median)",
+        f"### MLP {arch} step, batch {batch}, part by part (us: median, min)",
         "",
         "| part | numdl | NumPy by hand |",
         "| --- | ---: | ---: |",
     ]
     for name, a, b in rows:
-        lines.append(f"| {name} | {a:.1f} | {'-' if b is None else f'{b:.1f}'} |")
+        lines.append(f"| {name} | {_cell(a)} | {_cell(b)} |")
     return "\n".join(lines)
+
+
+def _cell(times: tuple[float, float] | None) -> str:
+    return "-" if times is None else f"{times[0]:.1f} ({times[1]:.1f})"
 
 
 def main(argv: list[str] | None = None) -> None:
