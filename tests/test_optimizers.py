@@ -904,3 +904,151 @@ def test_adam_moments_keep_their_accuracy_in_float32():
     state = opt.get_state()
     np.testing.assert_allclose(state["0/momentum"], m, rtol=1e-5, atol=1e-9)
     np.testing.assert_allclose(state["0/velocity"], v, rtol=1e-5, atol=1e-15)
+
+
+# ------------------------------------------- small parameters updated together
+TOGETHER_CASES = [
+    lambda: optimizers.Adam(0.01),
+    lambda: optimizers.Adam(0.01, amsgrad=True),
+    lambda: optimizers.AdamW(0.01, weight_decay=0.1),
+    lambda: optimizers.Adamax(0.01),
+    lambda: optimizers.Nadam(0.01),
+    lambda: optimizers.RMSprop(0.01, momentum=0.5, centered=True),
+    lambda: optimizers.Adadelta(1.0),
+    lambda: optimizers.Lion(0.001),
+]
+
+
+def _shapes_and_grads(steps: int, rng: np.random.Generator):
+    """Parameters of mixed sizes (some updated together, one too large to
+    be) and gradients for each step."""
+    shapes = [(3, 4), (4,), (), (1 << 14) + 1, (5, 1)]
+    start = [rng.standard_normal(s) for s in shapes]
+    grads = [[rng.standard_normal(s) for s in shapes] for _ in range(steps)]
+    return start, grads
+
+
+def _run_both(make, start, grads, between=None):
+    """The same steps with the small parameters together and one by one;
+    returns both parameter lists and optimizers."""
+    runs = []
+    for together in (True, False):
+        params = [numdl.tensor(a.copy(), requires_grad=True) for a in start]
+        opt = make()
+        opt._small_together = together
+        for i, step in enumerate(grads):
+            opt.apply_scratch([(g.copy(), p) for g, p in zip(step, params)])
+            if between is not None:
+                between(i, opt, params)
+        runs.append((params, opt))
+    return runs
+
+
+@pytest.mark.parametrize("make", TOGETHER_CASES)
+def test_small_parameters_together_give_the_same_numbers_bit_for_bit(
+    make, cpu, float64
+):
+    start, grads = _shapes_and_grads(25, np.random.default_rng(0))
+    (ours, opt), (ref, ref_opt) = _run_both(make, start, grads)
+    assert opt._small is not None and len(opt._small.slices) == 4  # really used
+    assert ref_opt._small is None
+    for a, b in zip(ours, ref):
+        np.testing.assert_array_equal(a.data, b.data)
+    state, ref_state = opt.get_state(), ref_opt.get_state()
+    assert state.keys() == ref_state.keys()
+    for key in state:
+        np.testing.assert_array_equal(state[key], ref_state[key])
+
+
+def test_small_parameters_state_is_loaded_into_the_group(cpu, float64):
+    """set_state after the group exists writes into its flat arrays: the
+    next steps go on from the loaded state, as one by one."""
+    start, grads = _shapes_and_grads(12, np.random.default_rng(1))
+    saved = {}
+
+    def reload(i, opt, params):
+        if i == 5:
+            saved["state"] = opt.get_state()
+        if i == 8:  # back to the state of step 5 (the weights go on)
+            opt.set_state(saved["state"])
+
+    (ours, _), (ref, _) = _run_both(lambda: Adam(0.05), start, grads, reload)
+    for a, b in zip(ours, ref):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_small_parameters_regroup_when_the_set_changes(cpu, float64):
+    """A parameter without a gradient in one step, another moved (its state
+    replaced): the group is rebuilt with the state each had."""
+    rng = np.random.default_rng(2)
+    start, grads = _shapes_and_grads(10, rng)
+    for i in (3, 4):
+        grads[i][1] = None  # no gradient for the bias in two steps
+
+    def move(i, opt, params):
+        if i == 6:  # what a round trip to a device does: the state is copies
+            for e in opt._entries.values():
+                e.buffers = {k: v.copy() for k, v in e.buffers.items()}
+
+    def step_with_none(make, together):
+        params = [numdl.tensor(a.copy(), requires_grad=True) for a in start]
+        opt = make()
+        opt._small_together = together
+        for i, step in enumerate(grads):
+            opt.apply_gradients(
+                [(None if g is None else g.copy(), p) for g, p in zip(step, params)]
+            )
+            move(i, opt, params)
+        return params, opt.get_state()
+
+    ours, state = step_with_none(lambda: Nadam(0.01), True)
+    ref, ref_state = step_with_none(lambda: Nadam(0.01), False)
+    for a, b in zip(ours, ref):
+        np.testing.assert_array_equal(a.data, b.data)
+    for key in ref_state:
+        np.testing.assert_array_equal(state[key], ref_state[key])
+
+
+def test_small_parameters_twice_in_one_step_are_updated_twice(cpu, float64):
+    """A parameter listed twice gets two updates, one after the other (as
+    one by one), not one update written back twice."""
+    grads = [np.full(3, 1.0), np.full(3, 2.0)]
+    results = []
+    for together in (True, False):
+        w = numdl.tensor(np.zeros(3), requires_grad=True)
+        opt = Adam(0.1)
+        opt._small_together = together
+        opt.apply_gradients([(grads[0], w), (grads[1], w)])
+        results.append(w.data.copy())
+    np.testing.assert_array_equal(results[0], results[1])
+    assert (results[0] < -0.2).all()  # two steps of ~0.1 or more each
+
+
+def test_small_parameters_of_two_float_types_keep_their_types(cpu):
+    params = [
+        Tensor(np.ones(4, np.float32), requires_grad=True),
+        Tensor(np.ones(4, np.float64), requires_grad=True),
+        Tensor(np.ones(2, np.float32), requires_grad=True),
+    ]
+    opt = Adam(0.1)
+    opt.apply_gradients([(np.ones_like(p.data), p) for p in params])
+    assert [p.data.dtype for p in params] == [np.float32, np.float64, np.float32]
+    assert len(opt._small.slices) == 2  # the float32 ones together
+    for p in params:
+        np.testing.assert_allclose(p.data, 0.9, rtol=1e-6)
+
+
+def test_a_custom_optimizer_is_not_grouped_unless_it_says_so(cpu):
+    """A subclass's rule may not be element-wise (here: a per-parameter
+    norm); it keeps the update one parameter at a time."""
+
+    class Normalized(Optimizer):
+        def _update(self, xp, w, g, s, lr):
+            w -= lr * g / np.linalg.norm(g)
+
+    a, b = (numdl.tensor(np.zeros(2), requires_grad=True) for _ in "ab")
+    opt = Normalized(1.0)
+    opt.apply_gradients([(np.array([3.0, 4.0]), a), (np.array([0.0, 2.0]), b)])
+    np.testing.assert_allclose(a.data, [-0.6, -0.8])
+    np.testing.assert_allclose(b.data, [0.0, -1.0])
+    assert opt._small is None

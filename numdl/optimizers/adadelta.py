@@ -33,6 +33,8 @@ class Adadelta(Optimizer):
 
     _work_names = ("tmp", "tmp2")
 
+    _small_together = True  # element-wise: see numdl/optimizers/small.py
+
     def __init__(
         self,
         learning_rate: Any = 0.001,

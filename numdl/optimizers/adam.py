@@ -15,6 +15,8 @@ from numdl.registry import register
 class _AdamBase(Optimizer):
     """Shared constructor of the Adam family (beta_1, beta_2, epsilon)."""
 
+    _small_together = True  # element-wise: see numdl/optimizers/small.py
+
     def __init__(
         self,
         learning_rate: Any = 0.001,

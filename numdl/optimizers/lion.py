@@ -27,6 +27,7 @@ class Lion(Optimizer):
     """
 
     _work_names = ("tmp", "tmp2")
+    _small_together = True  # element-wise: see numdl/optimizers/small.py
 
     def __init__(
         self,

@@ -40,6 +40,8 @@ class RMSprop(Optimizer):
     9.683772
     """
 
+    _small_together = True  # element-wise: see numdl/optimizers/small.py
+
     def __init__(
         self,
         learning_rate: Any = 0.001,
