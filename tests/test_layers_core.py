@@ -12,6 +12,8 @@ import torch.nn.functional as F
 import numdl
 from numdl import activations, layers, ops
 from numdl.autograd.tensor import Tensor
+from numdl.backend import to_numpy
+from numdl.ops import nn as nn_ops
 from numdl.ops.nn import dense
 from numdl.optimizers import SGD
 from numdl.testing import assert_close, check_grad
@@ -171,6 +173,30 @@ def test_dense_errors_name_the_layer_and_suggest_flatten():
 def test_dense_bad_units(units):
     with pytest.raises(ValueError, match="Dense .*units"):
         layers.Dense(units)
+
+
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "tanh", "linear"])
+def test_dense_activation_matches_torch_fused_or_not(float64, name):
+    """relu and sigmoid run inside the dense op (one graph node), the others
+    as a second op; each equals torch's Linear then the activation."""
+    x = _rng(11).normal(size=(4, 3))
+    layer = layers.Dense(2, activation=name)
+    xo = Tensor(x.copy(), requires_grad=True)
+    out = layer(xo)
+    fused = name in ("relu", "sigmoid")
+    assert isinstance(out._ctx, nn_ops.Dense) is (fused or name == "linear")
+    xt = torch.tensor(x, requires_grad=True)
+    kt = torch.tensor(to_numpy(layer.kernel.data), requires_grad=True)
+    bt = torch.tensor(to_numpy(layer.bias.data), requires_grad=True)
+    ref = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
+    expected = xt @ kt + bt
+    expected = ref[name](expected) if name in ref else expected
+    assert_close(out.data, expected.detach().numpy(), 1e-12)
+    out.sum().backward()
+    expected.sum().backward()
+    assert_close(xo.grad, xt.grad.numpy(), 1e-12)
+    assert_close(layer.kernel.grad, kt.grad.numpy(), 1e-12)
+    assert_close(layer.bias.grad, bt.grad.numpy(), 1e-12)
 
 
 def test_dense_accepts_numpy_integer_units():

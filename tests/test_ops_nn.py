@@ -36,7 +36,7 @@ def _our_grads(fn, *arrays, g):
 
 
 # -------------------------------------------------------------------- dense
-@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("activation", [None, "relu", "sigmoid"])
 @pytest.mark.parametrize("bias", [True, False])
 @SETTINGS
 @given(
@@ -46,7 +46,7 @@ def _our_grads(fn, *arrays, g):
     units=st.integers(1, 4),
     seed=seeds,
 )
-def test_dense_parity_with_torch(relu, bias, lead, batch, fan_in, units, seed):
+def test_dense_parity_with_torch(activation, bias, lead, batch, fan_in, units, seed):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(*lead, batch, fan_in))
     w = rng.normal(size=(fan_in, units))
@@ -55,11 +55,12 @@ def test_dense_parity_with_torch(relu, bias, lead, batch, fan_in, units, seed):
     arrays = (x, w, b) if bias else (x, w)
 
     def ours(*ts):
-        return nn.dense(*ts, relu=relu)
+        return nn.dense(*ts, activation=activation)
 
     def ref(x, w, b=None):
         out = F.linear(x, w.T, b)
-        return F.relu(out) if relu else out
+        fn = {None: None, "relu": F.relu, "sigmoid": torch.sigmoid}[activation]
+        return out if fn is None else fn(out)
 
     out, grads = _our_grads(ours, *arrays, g=g)
     out_ref, grads_ref = _torch_grads(ref, *arrays, g=g)
@@ -80,6 +81,39 @@ def test_dense_gradient_matches_finite_differences(lead, seed):
     assume(np.abs(x @ w + b).min(initial=1.0) > 1e-3)  # off the ReLU kink
     errors = check_grad(lambda x, w, b: nn.dense(x, w, b, relu=True), x, w, b)
     assert max(errors) < 1e-8
+    fn = lambda x, w, b: nn.dense(x, w, b, activation="sigmoid")  # noqa: E731
+    assert max(check_grad(fn, x, w, b)) < 1e-8
+
+
+def test_dense_fused_sigmoid_equals_the_two_ops_bit_for_bit():
+    """The fused sigmoid computes what nn.sigmoid after nn.dense computes,
+    forward and backward, to the last bit (the same NumPy steps)."""
+    rng = np.random.default_rng(7)
+    x, w, b = rng.normal(size=(6, 5)), rng.normal(size=(5, 3)), rng.normal(size=3)
+    g = rng.normal(size=(6, 3))
+    out, grads = _our_grads(
+        lambda *ts: nn.dense(*ts, activation="sigmoid"), x, w, b, g=g
+    )
+    out_ref, grads_ref = _our_grads(lambda *ts: nn.sigmoid(nn.dense(*ts)), x, w, b, g=g)
+    np.testing.assert_array_equal(out, out_ref)
+    for got, want in zip(grads, grads_ref):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_dense_fused_sigmoid_is_stable_at_large_inputs():
+    x = np.array([[1e4], [-1e4], [0.0]], dtype=np.float32)
+    w = Tensor(np.ones((1, 2), np.float32), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = nn.dense(x, w, activation="sigmoid")
+        out.backward(np.ones((3, 2), np.float32))
+    np.testing.assert_array_equal(out.data[:, 0], [1.0, 0.0, 0.5])
+    assert np.isfinite(w.grad).all()
+
+
+def test_dense_unknown_activation_is_refused():
+    with pytest.raises(ValueError, match=r"dense: activation must be one of .*'tanh'"):
+        nn.dense(np.ones((2, 3)), np.ones((3, 1)), activation="tanh")
 
 
 def test_dense_numpy_in_numpy_out_and_formula():

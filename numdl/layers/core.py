@@ -60,8 +60,9 @@ class Dense(Layer):
             "bias", bias_initializer, bias_regularizer, bias_constraint
         )
         self.input_spec = InputSpec(min_ndim=2)
-        # relu with default arguments fuses into the dense op.
-        self._fused_relu = self.activation is activations.relu
+        # relu and sigmoid (with default arguments) fuse into the dense op.
+        fused = {"relu": activations.relu, "sigmoid": activations.sigmoid}
+        self._fused = next((k for k, f in fused.items() if self.activation is f), None)
 
     def build(self, input_shape: Any) -> None:
         input_dim = input_shape[-1]
@@ -79,8 +80,9 @@ class Dense(Layer):
     def call(self, inputs: Any) -> Any:
         # The InputSpec (set by build) has checked the last axis against the
         # kernel, so the op is applied without ops.dense's argument checks.
-        out = DenseOp.apply(inputs, self.kernel, self.bias, relu=self._fused_relu)
-        if self._fused_relu or self.activation is activations.linear:
+        fused = self._fused
+        out = DenseOp.apply(inputs, self.kernel, self.bias, activation=fused)
+        if fused is not None or self.activation is activations.linear:
             return out
         return self.activation(out)
 

@@ -130,14 +130,18 @@ class Sigmoid(Function):
         return self.out
 
     def backward(self, g):
-        y = self.out
-        # One fused kernel on the GPU (the NumPy path pays one type check).
-        if type(y) is not np.ndarray and array_module(y) is not np:
-            return (_gpu.sigmoid_grad(g, y),)
-        grad = 1 - y
-        grad *= y
-        grad *= g
-        return (grad,)
+        return (_sigmoid_grad(g, self.out),)
+
+
+def _sigmoid_grad(g: Any, y: Any) -> Any:
+    """``g * y * (1 - y)``: the gradient through a sigmoid of output ``y``."""
+    # One fused kernel on the GPU (the NumPy path pays one type check).
+    if type(y) is not np.ndarray and array_module(y) is not np:
+        return _gpu.sigmoid_grad(g, y)
+    grad = 1 - y
+    grad *= y
+    grad *= g
+    return grad
 
 
 class Softplus(Function):
@@ -204,17 +208,21 @@ class LogSoftmax(Function):
 
 # ------------------------------------------------------------------- dense
 class Dense(Function):
-    """``x @ kernel + bias`` (then ReLU when ``relu``), leading axes flattened.
+    """``x @ kernel + bias``, then a fused ``activation`` (None, ``"relu"``
+    or ``"sigmoid"``), leading axes flattened.
 
-    Backward: ``grad_x = g @ kernel.T``, ``grad_kernel = x.T @ g``,
-    ``grad_bias = g.sum(0)``, with ``x`` and ``g`` seen as 2-D.
+    Backward: ``g`` through the activation first (ReLU's mask, or
+    ``y * (1 - y)`` from the saved output), then ``grad_x = g @ kernel.T``,
+    ``grad_kernel = x.T @ g``, ``grad_bias = g.sum(0)``, with ``x`` and ``g``
+    seen as 2-D. A fused activation saves one op per layer and step.
     """
 
-    def forward(self, x, kernel, bias=None, relu=False):
+    def forward(self, x, kernel, bias=None, activation=None):
         xp = array_module(x, kernel)
         self.x_shape = x.shape
         x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
-        self.x2, self.kernel, self.relu = x2, kernel, relu
+        self.x2, self.kernel, self.activation = x2, kernel, activation
+        relu = activation == "relu"
         m, (k, n) = x2.shape[0], kernel.shape
         parts = parallel.split(m, 2.0 * m * k * n, lead=False)
         if parts is None:
@@ -228,7 +236,9 @@ class Dense(Function):
                 _bias_relu(xp, out[s], bias, relu)
 
             parallel.run(part, parts, m)
-        if relu:
+        if activation == "sigmoid":
+            out = _sigmoid(out)
+        if activation is not None:
             self.out = out
         return out if x.ndim == 2 else out.reshape(x.shape[:-1] + (kernel.shape[1],))
 
@@ -236,12 +246,9 @@ class Dense(Function):
         need_x, need_kernel, need_bias = self.needs_input_grad
         g2 = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])
         m, (k, n) = g2.shape[0], self.kernel.shape
+        g2 = self._through_activation(g2)
         if parallel.split(m, 2.0 * m * k * n, lead=False) is not None:
             return self._split_backward(g2, need_x, need_kernel, need_bias)
-        if self.relu and type(g2) is not np.ndarray:  # one fused kernel on the GPU
-            g2 = _gpu.relu_grad(g2, self.out)
-        elif self.relu:
-            g2 = g2 * (self.out > 0)
         gx = gk = gb = None
         if need_x:
             gx = g2 @ self.kernel.T
@@ -253,16 +260,24 @@ class Dense(Function):
             gb = g2.sum(axis=0)
         return gx, gk, gb
 
+    def _through_activation(self, g2):
+        """The gradient before the fused activation."""
+        if self.activation == "sigmoid":
+            return _sigmoid_grad(g2, self.out)
+        if self.activation != "relu":
+            return g2
+        if type(g2) is not np.ndarray:  # one fused kernel on the GPU
+            return _gpu.relu_grad(g2, self.out)
+        return g2 * (self.out > 0)
+
     def _split_backward(self, g2, need_x, need_kernel, need_bias):
         """The backward over numdl's threads (when BLAS is on one thread, see
         numdl/parallel.py): ``g @ kernel.T`` by rows of the batch, then
         ``x.T @ g`` by rows of the kernel (each part a block of input
-        features: no partial sums to add)."""
+        features: no partial sums to add). ``g2`` is past the activation."""
         xp = array_module(g2)
         m, (k, n) = g2.shape[0], self.kernel.shape
         gx = xp.empty((m, k), dtype=g2.dtype) if need_x else None
-        if self.relu:
-            g2 = xp.multiply(g2, self.out > 0, dtype=g2.dtype)
 
         def rows(s: slice) -> None:
             xp.matmul(g2[s], self.kernel.T, out=gx[s])
@@ -496,8 +511,15 @@ def log_softmax(x: Any, axis: Any = -1) -> Any:
     return apply_unary(LogSoftmax, x, axis=axis)
 
 
-def dense(x: Any, kernel: Any, bias: Any = None, relu: bool = False) -> Any:
-    """``x @ kernel + bias`` in one op (``relu=True`` adds a fused ReLU).
+def dense(
+    x: Any,
+    kernel: Any,
+    bias: Any = None,
+    relu: bool = False,
+    activation: str | None = None,
+) -> Any:
+    """``x @ kernel + bias`` in one op, with a fused ``activation``:
+    ``"relu"`` (or ``relu=True``) or ``"sigmoid"``.
 
     ``x`` may have any number of leading axes; the last one must match
     ``kernel.shape[0]``.
@@ -516,7 +538,16 @@ def dense(x: Any, kernel: Any, bias: Any = None, relu: bool = False) -> Any:
             f"dense: bias of shape {_shape(bias)} does not fit a kernel of shape "
             f"{ks}; expected ({ks[1]},)"
         )
-    return Dense.apply(x, kernel, bias, relu=relu)
+    if relu:
+        activation = "relu"
+    if activation not in _DENSE_ACTIVATIONS:
+        raise ValueError(
+            f"dense: activation must be one of {_DENSE_ACTIVATIONS}, got {activation!r}"
+        )
+    return Dense.apply(x, kernel, bias, activation=activation)
+
+
+_DENSE_ACTIVATIONS = (None, "relu", "sigmoid")
 
 
 def check_sparse_labels(
