@@ -344,8 +344,7 @@ def sparse_categorical_crossentropy(
     labels, valid = nn.check_sparse_labels(labels, shape[axis], ignore_class, name)
     xp = array_module(labels)
     data = _data(y_pred)
-    if valid is None and type(data) is not np.ndarray and _on_gpu_rows(data, axis):
-        # The same formula in two kernels on the GPU.
+    if valid is None and _fused_rows(data, axis):  # one op, the same numbers
         labels = array_module(data).asarray(labels)
         eps = config.epsilon()
         return _out(nn.sparse_probability_cross_entropy(y_pred, labels, eps))
@@ -490,6 +489,14 @@ def _l2_normalize(x: Any, axis: int) -> Any:
 
 def _data(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
+
+
+def _fused_rows(data: Any, axis: int) -> bool:
+    """2-D probabilities with classes on axis 1 (on the host), or a GPU array
+    the fused one-thread-per-row kernels take: one op for the whole loss."""
+    if type(data) is np.ndarray:
+        return data.ndim == 2 and axis == 1
+    return _on_gpu_rows(data, axis)
 
 
 def _on_gpu_rows(data: Any, axis: int) -> bool:

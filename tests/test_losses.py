@@ -14,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import numdl
-from numdl import losses
+from numdl import losses, ops
 from numdl.autograd.tensor import Tensor
+from numdl.ops import nn
 from numdl.testing import check_grad
 
 SETTINGS = settings(max_examples=25, deadline=None)
@@ -787,3 +788,42 @@ def test_cross_entropy_ops_reduction_argument():
         numdl.ops.softmax_cross_entropy(z, y, reduction="sum")
     with pytest.raises(ValueError, match="sigmoid_binary_crossentropy: reduction"):
         numdl.ops.sigmoid_binary_crossentropy(z, z, reduction="avg")
+
+
+# ------------------------------------------ sparse cross-entropy on probabilities
+def _composite_sparse_prob_ce(labels, p, eps):
+    """Keras's composite, op by op: normalise, clip, log, pick."""
+    onehot = (np.arange(p.shape[1]) == np.asarray(labels)[:, None]).astype(p.dtype)
+    q = ops.clip(p / ops.sum(p, axis=1, keepdims=True), eps, 1.0 - eps)
+    return -ops.sum(ops.log(q) * onehot, axis=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sparse_probabilities_in_one_op_equal_the_composite(dtype):
+    """The fused op's losses equal the composite's bit for bit and its
+    gradient to rounding, rows inside and outside the clip range (true
+    class ~0, ~1, exactly 0, unnormalised rows)."""
+    rng = np.random.default_rng(4)
+    p = rng.random((7, 4)) + 0.05
+    p[1] = [1e-12, 0.5, 0.3, 0.2]  # q < eps: clipped, no gradient
+    p[2] = [1.0, 1e-12, 1e-12, 1e-12]  # q > 1 - eps: clipped
+    p[3] = [0.0, 0.4, 0.4, 0.2]  # the true class has probability 0
+    p[4] *= 3.0  # rows need not sum to 1
+    p = p.astype(dtype)
+    labels = np.array([2, 0, 0, 0, 1, 3, 1])
+    g = rng.normal(size=7).astype(dtype)
+    eps = numdl.config.epsilon()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours_in = Tensor(p.copy(), requires_grad=True)
+        ours = L.sparse_categorical_crossentropy(labels, ours_in)
+        ours.backward(g)
+    assert isinstance(ours._ctx, nn.SparseProbabilityCrossEntropy)  # one op
+    ref_in = Tensor(p.copy(), requires_grad=True)
+    ref = _composite_sparse_prob_ce(labels, ref_in, eps)
+    ref.backward(g)
+    np.testing.assert_array_equal(ours.data, ref.data)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(ours_in.grad, ref_in.grad, rtol=tol, atol=tol)
+    assert (ours_in.grad[[1, 2, 3]] == 0).all()  # clipped rows pass nothing
+    assert ours_in.grad.dtype == dtype
