@@ -1,0 +1,94 @@
+"""A Keras-style classifier's step: the probability cross-entropy fused or not.
+
+Keras's classic classifier ends in ``Dense(10, activation="softmax")`` with
+``loss="sparse_categorical_crossentropy"`` (probabilities, not logits). The
+loss on probabilities (normalise, clip, log, pick) is one op in numdl
+(``SparseProbabilityCrossEntropy``) where it was eight. This times one
+epoch of ``fit`` per step of the MNIST-shaped MLP 784-256-128-10 with that
+head, with the fused op and with the composite (the loss's fused path
+switched off), their epochs alternating in one process.
+
+Run: python -m benchmarks.bench_probability_loss [--batch 32] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+import numdl
+from benchmarks.harness import interleave, machine, set_threads, table
+from numdl import layers, losses
+
+
+@contextlib.contextmanager
+def _composite() -> Iterator[None]:
+    """The loss as eight ops on host arrays (the fused path switched off)."""
+    fused = losses._fused_rows
+    losses._fused_rows = lambda data, axis: (
+        type(data) is not np.ndarray and fused(data, axis)
+    )
+    try:
+        yield
+    finally:
+        losses._fused_rows = fused
+
+
+def epoch_fn(batch: int, samples: int, fused: bool) -> Callable[[], object]:
+    """One epoch of the softmax-headed MLP's ``fit``."""
+    numdl.utils.set_random_seed(0)
+    model = numdl.Sequential(
+        [
+            numdl.Input((784,)),
+            layers.Dense(256, activation="relu"),
+            layers.Dense(128, activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.random((samples, 784), dtype=np.float32)
+    y = rng.integers(0, 10, samples)
+
+    def epoch() -> object:
+        with contextlib.nullcontext() if fused else _composite():
+            return model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+
+    return epoch
+
+
+def report(batch: int, samples: int, repeats: int) -> str:
+    cases = {
+        "one op (fused)": epoch_fn(batch, samples, True),
+        "eight ops (composite)": epoch_fn(batch, samples, False),
+    }
+    timings = interleave(cases, repeats=repeats, warmup=1, pause=0.1)
+    steps = -(-samples // batch)
+    for t in timings.values():  # seconds per epoch -> per step
+        t.samples = [s / steps for s in t.samples]
+    title = f"MLP 784-256-128-10, softmax head, sparse CE, batch {batch}, per step"
+    return table(title, timings, "eight ops (composite)", "us")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the table.
+
+    >>> main(["--samples", "64", "--repeats", "1"])  # doctest: +ELLIPSIS
+    Machine: ...
+    """
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--samples", type=int, default=6400)
+    parser.add_argument("--repeats", type=int, default=12)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    set_threads(args.threads)
+    print(f"Machine: {machine()}; threads: {args.threads}\n")
+    print(report(args.batch, args.samples, args.repeats))
+
+
+if __name__ == "__main__":
+    main()
