@@ -289,8 +289,8 @@ def categorical_crossentropy(
         return _out(
             nn.softmax_cross_entropy(y_pred, y_true, axis=axis, sparse=False, name=name)
         )
-    p = _clip_probabilities(y_pred / ops.sum(y_pred, axis=axis, keepdims=True))
-    return _out(-ops.sum(y_true * ops.log(p), axis=axis))
+    eps = config.epsilon()
+    return _out(nn.probability_cross_entropy(y_pred, y_true, axis, eps))
 
 
 def _categorical_inputs(

@@ -827,3 +827,40 @@ def test_sparse_probabilities_in_one_op_equal_the_composite(dtype):
     np.testing.assert_allclose(ours_in.grad, ref_in.grad, rtol=tol, atol=tol)
     assert (ours_in.grad[[1, 2, 3]] == 0).all()  # clipped rows pass nothing
     assert ours_in.grad.dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_categorical_probabilities_in_one_op_equal_the_composite(dtype):
+    """One op for categorical cross-entropy on probabilities: the composite's
+    losses bit for bit, both gradients (probabilities and soft labels) to
+    rounding, entries clipped at both ends and a probability of 0."""
+    rng = np.random.default_rng(5)
+    p = rng.random((6, 4)) + 0.05
+    p[1] = [1e-12, 0.5, 0.3, 0.2]
+    p[2] = [1.0, 1e-12, 1e-12, 1e-12]
+    p[3] = [0.0, 0.4, 0.4, 0.2]
+    p[4] *= 3.0
+    p = p.astype(dtype)
+    t = rng.dirichlet(np.ones(4), size=6).astype(dtype)  # soft labels
+    g = rng.normal(size=6).astype(dtype)
+    eps = numdl.config.epsilon()
+    results = []
+    for fused in (True, False):
+        pt = Tensor(p.copy(), requires_grad=True)
+        tt = Tensor(t.copy(), requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            if fused:
+                out = L.categorical_crossentropy(tt, pt)
+                assert isinstance(out._ctx, nn.ProbabilityCrossEntropy)  # one op
+            else:
+                q = ops.clip(pt / ops.sum(pt, axis=-1, keepdims=True), eps, 1 - eps)
+                out = -ops.sum(tt * ops.log(q), axis=-1)
+            out.backward(g)
+        results.append((out.data, pt.grad, tt.grad))
+    (out, gp, gt), (ref, ref_gp, ref_gt) = results
+    np.testing.assert_array_equal(out, ref)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(gp, ref_gp, rtol=tol, atol=tol)
+    np.testing.assert_allclose(gt, ref_gt, rtol=tol, atol=tol)
+    assert gp.dtype == dtype and gt.dtype == dtype
