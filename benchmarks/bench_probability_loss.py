@@ -1,14 +1,18 @@
 """A Keras-style classifier's step: the probability cross-entropy fused or not.
 
 Keras's classic classifier ends in ``Dense(10, activation="softmax")`` with
-``loss="sparse_categorical_crossentropy"`` (probabilities, not logits). The
-loss on probabilities (normalise, clip, log, pick) is one op in numdl
-(``SparseProbabilityCrossEntropy``) where it was eight. This times one
-epoch of ``fit`` per step of the MNIST-shaped MLP 784-256-128-10 with that
-head, with the fused op and with the composite (the loss's fused path
-switched off), their epochs alternating in one process.
+``loss="sparse_categorical_crossentropy"`` (or ``"categorical_crossentropy"``
+with one-hot labels) on probabilities, not logits. Each loss on
+probabilities (normalise, clip, log, pick or weigh) is one op in numdl
+(``SparseProbabilityCrossEntropy``, ``ProbabilityCrossEntropy``) where it
+was eight or seven. This times one epoch of ``fit`` per step of the
+MNIST-shaped MLP 784-256-128-10 with that head, with the fused op and with
+the composite (for the sparse loss: its fused path switched off; for the
+categorical one: the former formula as a loss function of ops), their
+epochs alternating in one process.
 
-Run: python -m benchmarks.bench_probability_loss [--batch 32] [--threads 1]
+Run: python -m benchmarks.bench_probability_loss [--loss sparse|categorical]
+[--batch 32] [--threads 1]
 """
 
 from __future__ import annotations
@@ -37,7 +41,18 @@ def _composite() -> Iterator[None]:
         losses._fused_rows = fused
 
 
-def epoch_fn(batch: int, samples: int, fused: bool) -> Callable[[], object]:
+def _categorical_composite(y_true: object, y_pred: object) -> object:
+    """Categorical cross-entropy on probabilities as seven ops (the former
+    ``losses.categorical_crossentropy``)."""
+    eps = numdl.config.epsilon()
+    total = numdl.ops.sum(y_pred, axis=-1, keepdims=True)
+    q = numdl.ops.clip(y_pred / total, eps, 1.0 - eps)
+    return -numdl.ops.sum(y_true * numdl.ops.log(q), axis=-1)
+
+
+def epoch_fn(
+    batch: int, samples: int, fused: bool, loss: str = "sparse"
+) -> Callable[[], object]:
     """One epoch of the softmax-headed MLP's ``fit``."""
     numdl.utils.set_random_seed(0)
     model = numdl.Sequential(
@@ -48,29 +63,35 @@ def epoch_fn(batch: int, samples: int, fused: bool) -> Callable[[], object]:
             layers.Dense(10, activation="softmax"),
         ]
     )
-    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     rng = np.random.default_rng(0)
     x = rng.random((samples, 784), dtype=np.float32)
     y = rng.integers(0, 10, samples)
+    if loss == "categorical":
+        y = np.eye(10, dtype=np.float32)[y]
+        fn = "categorical_crossentropy" if fused else _categorical_composite
+        model.compile(optimizer="sgd", loss=fn)
+    else:
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    switch = loss == "sparse" and not fused
 
     def epoch() -> object:
-        with contextlib.nullcontext() if fused else _composite():
+        with _composite() if switch else contextlib.nullcontext():
             return model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
 
     return epoch
 
 
-def report(batch: int, samples: int, repeats: int) -> str:
+def report(batch: int, samples: int, repeats: int, loss: str = "sparse") -> str:
     cases = {
-        "one op (fused)": epoch_fn(batch, samples, True),
-        "eight ops (composite)": epoch_fn(batch, samples, False),
+        "one op (fused)": epoch_fn(batch, samples, True, loss),
+        "composite": epoch_fn(batch, samples, False, loss),
     }
     timings = interleave(cases, repeats=repeats, warmup=1, pause=0.1)
     steps = -(-samples // batch)
     for t in timings.values():  # seconds per epoch -> per step
         t.samples = [s / steps for s in t.samples]
-    title = f"MLP 784-256-128-10, softmax head, sparse CE, batch {batch}, per step"
-    return table(title, timings, "eight ops (composite)", "us")
+    title = f"MLP 784-256-128-10, softmax head, {loss} CE, batch {batch}, per step"
+    return table(title, timings, "composite", "us")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -80,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     Machine: ...
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--loss", choices=["sparse", "categorical"], default="sparse")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--samples", type=int, default=6400)
     parser.add_argument("--repeats", type=int, default=12)
@@ -87,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     set_threads(args.threads)
     print(f"Machine: {machine()}; threads: {args.threads}\n")
-    print(report(args.batch, args.samples, args.repeats))
+    print(report(args.batch, args.samples, args.repeats, args.loss))
 
 
 if __name__ == "__main__":
