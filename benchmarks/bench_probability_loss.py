@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 import numdl
-from benchmarks.harness import interleave, machine, set_threads, table
+from benchmarks.harness import interleave, machine, per_step, set_threads, table
 from numdl import layers, losses
 
 
@@ -87,9 +87,7 @@ def report(batch: int, samples: int, repeats: int, loss: str = "sparse") -> str:
         "composite": epoch_fn(batch, samples, False, loss),
     }
     timings = interleave(cases, repeats=repeats, warmup=1, pause=0.1)
-    steps = -(-samples // batch)
-    for t in timings.values():  # seconds per epoch -> per step
-        t.samples = [s / steps for s in t.samples]
+    per_step(timings, -(-samples // batch))  # seconds per epoch -> per step
     title = f"MLP 784-256-128-10, softmax head, {loss} CE, batch {batch}, per step"
     return table(title, timings, "composite", "us")
 

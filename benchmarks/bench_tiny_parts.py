@@ -17,7 +17,7 @@ import argparse
 from collections.abc import Callable
 
 from benchmarks import suite_tiny
-from benchmarks.harness import interleave, machine, set_threads, table
+from benchmarks.harness import interleave, machine, per_step, set_threads, table
 
 
 def variant(fused: bool, together: bool, samples: int) -> Callable[[], object]:
@@ -42,9 +42,7 @@ def report(samples: int, repeats: int) -> str:
         "two ops, update one by one (before)": variant(False, False, samples),
     }
     timings = interleave(cases, repeats=repeats, warmup=1, pause=0.1)
-    steps = -(-samples // suite_tiny.BATCH)
-    for t in timings.values():  # seconds per epoch -> per step
-        t.samples = [s / steps for s in t.samples]
+    per_step(timings, -(-samples // suite_tiny.BATCH))  # seconds per epoch -> per step
     title = f"tiny 2-3-1 net, fit, time per step ({samples} samples an epoch)"
     return table(title, timings, "two ops, update one by one (before)", "us")
 

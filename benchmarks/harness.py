@@ -87,6 +87,18 @@ def paired_ratio(case: Timing, reference: Timing) -> float | None:
     return statistics.median(c / r for c, r in zip(case.samples, reference.samples))
 
 
+def per_step(timings: dict[str, Timing], steps: int) -> dict[str, Timing]:
+    """``timings`` of calls that each run ``steps`` steps, as time per step
+    (in place; returned for chaining).
+
+    >>> per_step({"a": Timing("a", [2.0, 4.0])}, 4)["a"].samples
+    [0.5, 1.0]
+    """
+    for t in timings.values():
+        t.samples = [s / steps for s in t.samples]
+    return timings
+
+
 def set_threads(n: int) -> None:
     """Give NumPy's BLAS, numdl's own ops and PyTorch the same number of threads."""
     from threadpoolctl import threadpool_limits

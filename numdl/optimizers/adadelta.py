@@ -32,7 +32,6 @@ class Adadelta(Optimizer):
     """
 
     _work_names = ("tmp", "tmp2")
-
     _small_together = True  # element-wise: see numdl/optimizers/small.py
 
     def __init__(
