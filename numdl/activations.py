@@ -452,6 +452,19 @@ def serialize(activation: Callable[..., Any]) -> str:
     return name
 
 
+def is_builtin(activation: Any) -> bool:
+    """Whether ``activation`` is one of numdl's own functions (which take
+    arrays as well as Tensors; a user's function may need Tensors).
+
+    >>> is_builtin(relu), is_builtin(abs)
+    (True, False)
+    """
+    if isinstance(activation, type):  # the op classes above
+        return False
+    name = getattr(activation, "__name__", None)
+    return name is not None and globals().get(name) is activation
+
+
 def deserialize(name: Any) -> Callable[..., Any]:
     """Inverse of :func:`serialize`.
 

@@ -553,3 +553,83 @@ def test_predict_of_one_quiet_batch_equals_the_batched_loop():
         single.predict(x[:1], verbose=0),
         single.predict(x[:1], verbose=0, callbacks=[numdl.callbacks.Callback()]),
     )
+
+
+def _chain_models():
+    """Chains of layers that run on arrays, as Sequential and as Functional."""
+    rng = np.random.default_rng(1)
+    acts = ["relu", "sigmoid", "softmax", "tanh", None, "gelu"]
+    dense = numdl.Sequential(
+        [numdl.Input((5,))]
+        + [layers.Dense(4, activation=a, use_bias=a != "tanh") for a in acts]
+        + [layers.Dropout(0.5), layers.Activation("softmax"), layers.Identity()]
+    )
+    inputs = numdl.Input((2, 3, 4))
+    h = layers.Dense(6, activation="relu")(layers.Flatten()(inputs))
+    functional = numdl.Model(inputs, layers.Dense(3, activation="sigmoid")(h))
+    return [
+        (dense, rng.standard_normal((7, 5)).astype(np.float32)),
+        (functional, rng.standard_normal((1, 2, 3, 4)).astype(np.float32)),
+    ]
+
+
+@pytest.mark.parametrize("case", [0, 1])
+def test_predict_on_arrays_gives_the_tensor_paths_outputs(case):
+    """A chain of layers that run on plain arrays predicts without Tensors:
+    bit for bit what the model's own call gives, with new weights picked up."""
+    model, x = _chain_models()[case]
+    rng = np.random.default_rng(3)  # biases too (zeros would hide a lost bias)
+    model.set_weights([rng.standard_normal(w.shape) for w in model.get_weights()])
+    expected = model(x, training=False).numpy()
+    on_host = model.device == "cpu"
+    assert (model._predict_arrays(x) is not None) == on_host
+    got = model.predict(x, verbose=0)
+    assert type(got) is np.ndarray and got.dtype == np.float32
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(model.predict_on_batch(x), expected)
+    model.set_weights([w * 0.5 for w in model.get_weights()])
+    np.testing.assert_array_equal(
+        model.predict(x, verbose=0), model(x, training=False).numpy()
+    )
+
+
+def test_predict_on_arrays_leaves_other_models_to_tensors():
+    """A user's activation, an overridden call, a layer without an array
+    function: the usual path (the override is what predict runs)."""
+
+    class Doubled(layers.Dense):
+        def call(self, inputs):
+            return super().call(inputs) * 2.0
+
+    x = np.random.default_rng(2).standard_normal((3, 4)).astype(np.float32)
+    plain = numdl.Sequential([numdl.Input((4,)), layers.Dense(2)])
+    doubled = numdl.Sequential([numdl.Input((4,)), Doubled(2)])
+    doubled.set_weights(plain.get_weights())
+    custom = numdl.Sequential(
+        [numdl.Input((4,)), layers.Dense(2, activation=lambda t: t * 3.0)]
+    )
+    normed = numdl.Sequential([numdl.Input((4,)), layers.BatchNormalization()])
+    for model in (doubled, custom, normed):
+        assert model._predict_arrays(x) is None
+        np.testing.assert_array_equal(
+            model.predict(x, verbose=0), model(x, training=False).numpy()
+        )
+    np.testing.assert_allclose(
+        doubled.predict(x, verbose=0), 2 * plain.predict(x, verbose=0), rtol=1e-6
+    )
+
+
+def test_predict_on_arrays_checks_inputs_as_the_model_call_does():
+    with_input = numdl.Sequential([numdl.Input((4,)), layers.Dense(2)])
+    built = numdl.Sequential([layers.Dense(2)])
+    built.build((None, 4))
+    for model in (with_input, built):
+        for bad in (np.zeros((1, 5), np.float32), np.zeros((1, 2, 4), np.float32)):
+            with pytest.raises(ValueError) as called:
+                model(bad, training=False)
+            shape = r"expects data of shape \(None, 4\)"
+            with pytest.raises(ValueError, match=shape) as predicted:
+                model.predict(bad, verbose=0)
+            assert str(predicted.value) == str(called.value)
+    with pytest.raises(ValueError, match=r"predict: x contains NaN at index \(0, 2\)"):
+        with_input.predict(np.array([[0.0, 1.0, np.nan, 2.0]]), verbose=0)

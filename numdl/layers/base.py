@@ -24,6 +24,7 @@ import inspect
 import operator
 import re
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -454,6 +455,27 @@ class Layer:
             _CallContext.training = outer_training
         return outputs
 
+    # A layer whose ``call`` runs on plain host arrays (only numdl ops, which
+    # are NumPy in, NumPy out, and no weights) names that ``call`` here.
+    _array_call: Callable[..., Any] | None = None
+
+    def _array_fn(self) -> Callable[[Any], Any] | None:
+        """This layer's inference as a function of one host array, or None.
+
+        ``predict``'s shortcut for a chain of layers (see
+        ``Functional._predict_arrays``) runs these on arrays: no Tensor, no
+        graph, no call bookkeeping. None (the default) keeps the layer on
+        the usual path; a subclass that overrides ``call`` gets None too.
+
+        >>> from numdl.layers import Flatten
+        >>> Flatten()._array_fn()(np.zeros((2, 3, 4))).shape
+        (2, 12)
+        """
+        cls = type(self)
+        if cls._array_call is None or cls.call is not cls._array_call:
+            return None
+        return self.call
+
     def _to_tensor(self, x: Any) -> Any:
         """Arrays and lists become Tensors; floats take the layer's dtype.
 
@@ -500,12 +522,12 @@ class Layer:
 
     def _check_input_spec(self, inputs: Any) -> None:
         spec = self.input_spec
-        if spec is None or not isinstance(inputs, Tensor):
+        if spec is None or not isinstance(inputs, (Tensor, np.ndarray)):
             return
         # A training loop calls with one shape step after step: a shape that
         # passed this spec last time passes again (one comparison, ~1 us less
-        # per layer call).
-        passed = (spec, inputs.data.shape)
+        # per layer call). Arrays come from predict's shortcut (_array_fn).
+        passed = (spec, inputs.shape)
         if self.__dict__.get("_spec_passed") != passed:
             check_input_spec(self, spec, passed[1])
             self.__dict__["_spec_passed"] = passed

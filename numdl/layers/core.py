@@ -80,11 +80,29 @@ class Dense(Layer):
     def call(self, inputs: Any) -> Any:
         # The InputSpec (set by build) has checked the last axis against the
         # kernel, so the op is applied without ops.dense's argument checks.
-        fused = self._fused
-        out = DenseOp.apply(inputs, self.kernel, self.bias, activation=fused)
-        if fused is not None or self.activation is activations.linear:
+        out = DenseOp.apply(inputs, self.kernel, self.bias, activation=self._fused)
+        return self._activate(out)
+
+    def _activate(self, out: Any) -> Any:
+        """The activation, unless it is fused into the op (or linear)."""
+        if self._fused is not None or self.activation is activations.linear:
             return out
         return self.activation(out)
+
+    def _array_fn(self) -> Callable[[Any], Any] | None:
+        # Host weights and numdl's own activations (a user's may need Tensors).
+        kernel, bias = self.kernel.data, getattr(self.bias, "data", None)
+        if type(self).call is not Dense.call or type(kernel) is not np.ndarray:
+            return None
+        if not activations.is_builtin(self.activation):
+            return None
+
+        def dense(x: Any) -> Any:  # the op's forward alone: no Tensor, no graph
+            return self._activate(
+                DenseOp().forward(x, kernel, bias, activation=self._fused)
+            )
+
+        return dense
 
     def get_config(self) -> dict[str, Any]:
 
@@ -152,6 +170,11 @@ class Activation(Layer):
 
     def call(self, inputs: Any) -> Any:
         return self.activation(inputs)
+
+    def _array_fn(self) -> Callable[[Any], Any] | None:
+        if type(self).call is not Activation.call:
+            return None
+        return self.activation if activations.is_builtin(self.activation) else None
 
     compute_output_shape = staticmethod(_identity_shape)
 
@@ -242,6 +265,8 @@ class Dropout(Layer):
         mask *= scale
         return ops.multiply(inputs, mask)
 
+    _array_call = call  # the identity at inference
+
     compute_output_shape = staticmethod(_identity_shape)
 
     def get_config(self) -> dict[str, Any]:
@@ -277,6 +302,8 @@ class Flatten(Layer):
             inputs = ops.transpose(inputs, (0, *range(2, rank), 1))
         batch = inputs.shape[0]
         return ops.reshape(inputs, (batch, math.prod(inputs.shape[1:])))
+
+    _array_call = call
 
     def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
         rest = tuple(input_shape[1:])
@@ -442,6 +469,7 @@ class Identity(Layer):
     def call(self, inputs: Any) -> Any:
         return inputs
 
+    _array_call = call
     compute_output_shape = staticmethod(_identity_shape)
 
 

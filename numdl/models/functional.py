@@ -125,6 +125,27 @@ class Functional(Model):
         flat = [values[id(t)] for t in self._outputs]
         return _unpack_singleton(tree.pack_sequence_as(self._outputs_struct, flat))
 
+    def _predict_arrays(self, x: np.ndarray) -> Any:
+        """``self(x, training=False)`` for one host array, run on arrays.
+
+        For a chain of layers that each run on plain arrays
+        (``Layer._array_fn``): the same checks and ops without Tensors, the
+        graph or the per-layer call bookkeeping, about half of a one-sample
+        MLP ``predict``. None where the model is not such a chain; the caller
+        then takes the usual path.
+        """
+        if self._chain is None or type(self).call is not Functional.call:
+            return None
+        fns = [layer._array_fn() for layer in self._chain]
+        if None in fns:
+            return None
+        x = self._conform_input(x, self._inputs[0])  # checked as in call
+        x = x.data if isinstance(x, Tensor) else x
+        for layer, fn in zip(self._chain, fns):
+            layer._check_input_spec(x)
+            x = fn(x)
+        return x
+
     def _standardize_inputs(self, inputs: Any) -> list[Any]:
         """The inputs as a flat list in ``self.inputs`` order, checked."""
         expected = len(self._inputs)

@@ -249,6 +249,14 @@ class Sequential(Model):
                 outputs = layer(outputs, training=training)
         return outputs
 
+    def _predict_arrays(self, x: Any) -> Any:
+        """``self(x, training=False)`` on arrays where the layers allow it
+        (``Functional._predict_arrays``); else None."""
+        functional = self.__dict__.get("_functional")
+        if functional is None or type(self).call is not Sequential.call:
+            return None
+        return functional._predict_arrays(x)
+
     # -------------------------------------------------------- properties
     @property
     def layers(self) -> list[Layer]:

@@ -293,6 +293,20 @@ class ArrayData:
         data.y, data.sw = None, None
         return data
 
+    @classmethod
+    def of_array(cls, x: np.ndarray, where: str) -> ArrayData:
+        """``ArrayData(x, where=where)`` for one array, without the general
+        structure walk (the same conversion and checks).
+
+        >>> ArrayData.of_array(np.zeros((3, 2)), "predict").n
+        3
+        """
+        x = to_array(x, "x", where)
+        check_finite(x, "x", where)
+        labels = cls.__new__(cls)  # the labels and packer _from_parts copies
+        labels.where, labels.x_labels, labels.pack = where, ["x"], _first
+        return cls._from_parts(labels, [x], None, None)
+
     def split(self, fraction: float) -> tuple[ArrayData, ArrayData]:
         """Training part and the last ``fraction`` as validation (Keras's rule)."""
         if not 0.0 < fraction < 1.0:
@@ -654,6 +668,8 @@ def make_data(x: Any, y: Any, sample_weight: Any, where: str) -> Any:
                     f"tuples instead); got {name} of type {type(value).__name__}"
                 )
         return IterableData(x, where)
+    if type(x) is np.ndarray and y is None and sample_weight is None:
+        return ArrayData.of_array(x, where)  # predict's usual input, ~5 us less
     return ArrayData(x, y, sample_weight, where)
 
 
