@@ -587,6 +587,13 @@ def test_predict_on_arrays_gives_the_tensor_paths_outputs(case):
     assert type(got) is np.ndarray and got.dtype == np.float32
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(model.predict_on_batch(x), expected)
+    calls, on_arrays = [], model._predict_arrays  # the batched loop's steps too
+    model._predict_arrays = lambda a: calls.append(len(a)) or on_arrays(a)
+    batched = model.predict(x, batch_size=2, verbose=0)
+    np.testing.assert_allclose(batched, expected, rtol=1e-6, atol=1e-7)
+    sizes = [min(2, len(x) - i) for i in range(0, len(x), 2)]
+    assert calls == (sizes if on_host else [])  # GPU batches: on the device
+    del model._predict_arrays
     model.set_weights([w * 0.5 for w in model.get_weights()])
     np.testing.assert_array_equal(
         model.predict(x, verbose=0), model(x, training=False).numpy()

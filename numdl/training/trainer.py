@@ -26,8 +26,6 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import numpy as np
-
 from numdl.autograd.grad_mode import no_grad
 from numdl.training import data as data_module
 from numdl.training import loop
@@ -282,7 +280,7 @@ class Trainer:
         if _one_quiet_batch(data, batch_size, verbose, steps, callbacks):
             # Nothing to report: the step alone, as predict_on_batch (~10 us
             # less per call for one sample).
-            return self._predict_one_batch(x, data)
+            return self._predict_one_batch(data)
         batches, n_steps = data_module.input_batches(data, batch_size, steps)
         callback_list = _callback_list(self, callbacks, verbose, 1, n_steps, False)
         callback_list.on_predict_begin()
@@ -331,18 +329,10 @@ class Trainer:
     def predict_on_batch(self, x: Any) -> Any:
         """Outputs for one batch as NumPy arrays."""
         data = data_module.make_data(x, None, None, "predict_on_batch")
-        return self._predict_one_batch(x, data)
+        return self._predict_one_batch(data)
 
-    def _predict_one_batch(self, x: Any, data: Any) -> Any:
-        """Outputs for all of ``data`` at once. One host array into a chain
-        of layers that run on arrays skips Tensors altogether (see
-        ``Functional._predict_arrays``; one MNIST sample through the MLP:
-        ~130 -> ~70 us)."""
-        on_arrays = getattr(self, "_predict_arrays", None)
-        if on_arrays is not None and type(x) is np.ndarray:
-            out = on_arrays(data.x[0])
-            if out is not None:
-                return out
+    def _predict_one_batch(self, data: Any) -> Any:
+        """Outputs for all of ``data`` at once."""
         batch = loop.on_model_device(self, [data.first_inputs(data.n)], False)
         return loop.predict_step(self, next(iter(batch)))
 
