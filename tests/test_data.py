@@ -246,6 +246,18 @@ def test_check_finite_finds_a_bad_value_in_any_block(bad, where):
     data.check_finite(np.ones_like(x), "x", "fit")  # all finite: no error
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_check_finite_accepts_large_finite_values_whose_sum_overflows(dtype):
+    """The blocks' sums overflow to inf here; the values are finite."""
+    x = np.full(3 * data._FINITE_BLOCK, np.finfo(dtype).max, dtype=dtype)
+    x[::2] = np.finfo(dtype).min  # and sums of opposite infinities: NaN
+    x[:4] = np.finfo(dtype).max
+    data.check_finite(x.reshape(-1, 4), "x", "fit")
+    x[-1] = np.nan
+    with pytest.raises(ValueError, match=f"NaN at index .* {len(x) // 4 - 1}"):
+        data.check_finite(x.reshape(-1, 4), "x", "fit")
+
+
 def test_check_finite_sees_complex_and_strided_data():
     with pytest.raises(ValueError, match="NaN at index 1"):
         data.check_finite(np.array([1 + 1j, complex(0, np.nan)]), "x", "fit")

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from numdl import config
+from numdl import config, parallel
 from numdl.autograd.tensor import Tensor
 from numdl.backend import array_module, to_numpy
 
@@ -216,10 +216,12 @@ _FINITE_BLOCK = 1 << 18
 def _all_finite(arr: Any) -> bool:
     """Whether ``arr`` holds no NaN or inf, without a boolean copy of it.
 
-    min and max propagate NaN, and an inf is the min or the max, so two
-    reductions per 1 MB block decide it in one pass over memory: ~2x faster
-    than ``isfinite(arr).all()`` on MNIST-sized inputs (which allocates a
-    mask as large as the data), where ``fit`` pays it once per call.
+    A sum is finite exactly when no term is NaN or inf, unless finite terms
+    overflow, so one reduction per 1 MB block decides almost every block
+    (an overflowing block is checked element by element). On the host the
+    blocks are shared among numdl's threads: the pass is bound by memory
+    bandwidth, which one core does not fill (MNIST-sized inputs, 188 MB,
+    checked once per ``fit``: ~23 -> ~12 ms on two cores).
     """
     xp = array_module(arr)
     if arr.size <= _FINITE_BLOCK:  # one block: the mask is small and quicker
@@ -227,9 +229,22 @@ def _all_finite(arr: Any) -> bool:
     flat = arr.reshape(-1) if arr.flags.c_contiguous else arr.ravel()
     if arr.dtype.kind == "c":
         flat = flat.view(arr.real.dtype)
+    if xp is not np:
+        return _finite_blocks(xp, flat)
+    with parallel.region():
+        parts = parallel.split(flat.size, flat.nbytes * parallel.FLOPS_PER_BYTE)
+        found = parallel.run(lambda s: _finite_blocks(np, flat[s]), parts, flat.size)
+    return all(found)
+
+
+def _finite_blocks(xp: Any, flat: Any) -> bool:
+    """:func:`_all_finite` of a flat array, one block at a time."""
+    wide = xp.float32 if flat.itemsize < 4 else None  # float16 sums overflow
     for start in range(0, flat.size, _FINITE_BLOCK):
         block = flat[start : start + _FINITE_BLOCK]
-        if not (xp.isfinite(block.min()) and xp.isfinite(block.max())):
+        with np.errstate(over="ignore", invalid="ignore"):  # the overflow case
+            total = block.sum(dtype=wide)
+        if not xp.isfinite(total) and not xp.isfinite(block).all():
             return False
     return True
 
