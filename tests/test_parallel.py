@@ -161,6 +161,19 @@ def test_conv_relu_in_parts_equals_whole(threads, count_parts, float64):
     _same_in_parts(fn, [x, kernel, bias], count_parts)
 
 
+def test_one_channel_conv_in_parts_equals_whole(threads, count_parts, float64):
+    """One input channel: the columns are stored transposed, each part
+    writing its own rows of them."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((24, 28, 28, 1))
+    kernel, bias = rng.standard_normal((3, 3, 1, 16)), rng.standard_normal(16)
+
+    def fn(x, k, b):
+        return conv_ops.conv(x, k, bias=b, relu=True)
+
+    _same_in_parts(fn, [x, kernel, bias], count_parts)
+
+
 def test_strided_conv_in_parts_equals_whole(threads, count_parts, float64):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((15, 31, 29, 8))
