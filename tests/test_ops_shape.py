@@ -177,6 +177,9 @@ def split_args(draw):
     return shape, how, axis
 
 
+# An empty input (drawn now and then) makes PyTorch's reference backward warn
+# about its own gradient layout; numdl's side is unaffected.
+@pytest.mark.filterwarnings("ignore:grad and param do not obey:UserWarning")
 @SETTINGS
 @given(args=split_args(), dtype=float_types, seed=seeds)
 def test_split(args, dtype, seed):
