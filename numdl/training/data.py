@@ -360,6 +360,14 @@ class ArrayData:
         """The first ``rows`` samples: inputs (as Tensors) and raw targets."""
         return self.first_inputs(rows), _slice_leaves(self.y_raw, slice(0, rows))
 
+    def only_array(self) -> Any:
+        """The inputs when they are one array (not a list or a dict), else None.
+
+        >>> ArrayData.of_array(np.zeros((3, 2)), "predict").only_array().shape
+        (3, 2)
+        """
+        return self.x[0] if self.pack is _first else None
+
     def first_inputs(self, rows: int = 1) -> Any:
         """The first ``rows`` samples as the model's input structure."""
         return self.pack([Tensor(a[:rows]) for a in self.x])

@@ -190,9 +190,8 @@ def predict_step(model: Any, x: Any) -> Any:
     altogether (``Functional._predict_arrays``; one MNIST sample through the
     MLP: ~1.4x -> ~0.8x PyTorch's ``model(x)``).
     """
-    on_arrays = getattr(model, "_predict_arrays", None)
-    if on_arrays is not None and type(x) is Tensor and type(x.data) is np.ndarray:
-        out = on_arrays(x.data)
+    if type(x) is Tensor:
+        out = predict_arrays(model, x.data)
         if out is not None:
             return out
     with no_grad(), _threads(x):
@@ -200,6 +199,19 @@ def predict_step(model: Any, x: Any) -> Any:
     if isinstance(outputs, Tensor):
         return to_numpy(outputs.data)
     return _map(outputs, lambda t: to_numpy(t.data if isinstance(t, Tensor) else t))
+
+
+def predict_arrays(model: Any, x: Any) -> Any:
+    """``model``'s outputs for one host array ``x``, computed on arrays
+    (``Functional._predict_arrays``); None where the model cannot.
+
+    >>> predict_arrays(object(), np.zeros((1, 2))) is None
+    True
+    """
+    on_arrays = getattr(model, "_predict_arrays", None)
+    if on_arrays is None or type(x) is not np.ndarray:
+        return None
+    return on_arrays(x)
 
 
 def _forward_in_parts(model: Any, x: Any) -> Any:

@@ -332,7 +332,11 @@ class Trainer:
         return self._predict_one_batch(data)
 
     def _predict_one_batch(self, data: Any) -> Any:
-        """Outputs for all of ``data`` at once."""
+        """Outputs for all of ``data`` at once (one array: straight to the
+        layers' array functions where they have them, ~8 us less a call)."""
+        out = loop.predict_arrays(self, data.only_array())
+        if out is not None:
+            return out
         batch = loop.on_model_device(self, [data.first_inputs(data.n)], False)
         return loop.predict_step(self, next(iter(batch)))
 
