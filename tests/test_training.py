@@ -567,13 +567,22 @@ def _chain_models():
     inputs = numdl.Input((2, 3, 4))
     h = layers.Dense(6, activation="relu")(layers.Flatten()(inputs))
     functional = numdl.Model(inputs, layers.Dense(3, activation="sigmoid")(h))
+    mixed = numdl.Sequential(  # 3-D inputs, a float64 layer in a float32 model
+        [
+            numdl.Input((2, 3)),
+            layers.Dense(4),
+            layers.Flatten(data_format="channels_first"),
+            layers.Dense(2, activation="softmax", dtype="float64"),
+        ]
+    )
     return [
         (dense, rng.standard_normal((7, 5)).astype(np.float32)),
         (functional, rng.standard_normal((1, 2, 3, 4)).astype(np.float32)),
+        (mixed, rng.standard_normal((5, 2, 3)).astype(np.float32)),
     ]
 
 
-@pytest.mark.parametrize("case", [0, 1])
+@pytest.mark.parametrize("case", [0, 1, 2])
 def test_predict_on_arrays_gives_the_tensor_paths_outputs(case):
     """A chain of layers that run on plain arrays predicts without Tensors:
     bit for bit what the model's own call gives, with new weights picked up."""
@@ -584,7 +593,7 @@ def test_predict_on_arrays_gives_the_tensor_paths_outputs(case):
     on_host = model.device == "cpu"
     assert (model._predict_arrays(x) is not None) == on_host
     got = model.predict(x, verbose=0)
-    assert type(got) is np.ndarray and got.dtype == np.float32
+    assert type(got) is np.ndarray and got.dtype == expected.dtype
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(model.predict_on_batch(x), expected)
     calls, on_arrays = [], model._predict_arrays  # the batched loop's steps too
