@@ -171,10 +171,12 @@ class Activation(Layer):
     def call(self, inputs: Any) -> Any:
         return self.activation(inputs)
 
+    _array_call = call
+
     def _array_fn(self) -> Callable[[Any], Any] | None:
-        if type(self).call is not Activation.call:
-            return None
-        return self.activation if activations.is_builtin(self.activation) else None
+        # numdl's own activations only (a user's may need Tensors)
+        builtin = activations.is_builtin(self.activation)
+        return super()._array_fn() if builtin else None
 
     compute_output_shape = staticmethod(_identity_shape)
 

@@ -296,13 +296,10 @@ class ArrayData:
         self.sw: list[Any] | None = None
 
     @classmethod
-    def _from_parts(cls, source: ArrayData, x: list[Any], y: Any, sw: Any) -> ArrayData:
+    def _from_parts(cls, labelled: tuple, x: list[Any], y: Any, sw: Any) -> ArrayData:
+        """Checked parts; ``labelled`` is ``(where, x_labels, pack)``."""
         data = cls.__new__(cls)
-        data.where, data.x_labels, data.pack = (
-            source.where,
-            source.x_labels,
-            source.pack,
-        )
+        data.where, data.x_labels, data.pack = labelled
         data.x, data.y_raw, data.sw_raw = x, y, sw
         data.n = len(x[0])
         data.y, data.sw = None, None
@@ -318,9 +315,7 @@ class ArrayData:
         """
         x = to_array(x, "x", where)
         check_finite(x, "x", where)
-        labels = cls.__new__(cls)  # the labels and packer _from_parts copies
-        labels.where, labels.x_labels, labels.pack = where, ["x"], _first
-        return cls._from_parts(labels, [x], None, None)
+        return cls._from_parts((where, ["x"], _first), [x], None, None)
 
     def split(self, fraction: float) -> tuple[ArrayData, ArrayData]:
         """Training part and the last ``fraction`` as validation (Keras's rule)."""
@@ -337,7 +332,7 @@ class ArrayData:
         for part in (head, tail):
             parts.append(
                 ArrayData._from_parts(
-                    self,
+                    (self.where, self.x_labels, self.pack),
                     [a[part] for a in self.x],
                     _slice_leaves(self.y_raw, part),
                     _slice_leaves(self.sw_raw, part),
