@@ -157,6 +157,43 @@ def test_pool3d_matches_torch(kind, padding):
     )
 
 
+INFERENCE_CASES = [  # (pool, strides, spatial sizes): 1-3 axes, overlaps, k=1
+    (2, 2, (26, 26)),
+    (3, 2, (7, 6)),
+    (3, 1, (7, 6)),
+    ((2, 3), (1, 2), (9, 8)),
+    ((1, 2), (1, 2), (5, 6)),
+    (3, 2, (9,)),
+    (2, (1, 2, 3), (5, 4, 6)),
+]
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize(("pool", "strides", "spatial"), INFERENCE_CASES)
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("last", [True, False])
+def test_forward_without_backward_matches_torch(
+    kind, pool, strides, spatial, padding, last
+):
+    # Plain arrays record no backward: the window is reduced one spatial
+    # axis at a time (no argmax kept), which must give the same numbers.
+    nd = len(spatial)
+    fmt = "channels_last" if last else "channels_first"
+    x = _input(_shape(nd, spatial, last), "float64", seed=nd)
+    x[0, ..., 0] = np.round(x[0, ..., 0])  # ties among the maxima
+    ours = OPS[kind](x, pool, strides, padding, fmt)
+    pools = (pool,) * nd if isinstance(pool, int) else pool
+    steps = (strides,) * nd if isinstance(strides, int) else strides
+    theirs = _torch_pool(kind, torch.tensor(x), pools, steps, padding, last).numpy()
+    recorded = OPS[kind](Tensor(x, requires_grad=True), pool, strides, padding, fmt)
+    if kind == "max":  # a maximum is exact, whatever the order
+        np.testing.assert_array_equal(ours, theirs)
+        np.testing.assert_array_equal(ours, recorded.data)
+    else:
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(ours, recorded.data, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("k", [3, 5])
 def test_symmetric_same_padding_is_torchs_own_padding(k):
     """Stride 1 and an odd pool pad (k - 1) / 2 on both sides: torch's own

@@ -174,7 +174,10 @@ class MaxPool(Function):
             self.index = index = xp.empty(out.shape, dtype=kind)
 
         def part(s: slice) -> None:  # samples s (numdl.parallel splits the batch)
-            _max_windows(xp, x[s], views, out[s], None if index is None else index[s])
+            if index is None:  # no backward to come: the maximum alone
+                _reduce_axes(xp, xp.maximum, x[s], geo, out[s])
+            else:
+                _max_windows(xp, x[s], views, out[s], index[s])
 
         cost = parallel.FLOPS_PER_BYTE * x.size * x.itemsize  # element-wise: bytes
         parallel.run(part, parallel.split(x.shape[0], cost), x.shape[0])
@@ -206,13 +209,9 @@ class MaxPool(Function):
 
 
 def _max_windows(xp: Any, x: Any, views: list, out: Any, index: Any) -> None:
-    """``out`` = the maximum over each window of ``x``; ``index`` (if not
-    None) = which offset won."""
+    """``out`` = the maximum over each window of ``x``; ``index`` = which
+    offset won."""
     out[...] = x[views[0]]
-    if index is None:  # no backward to come: the maximum alone
-        for view in views[1:]:
-            xp.maximum(out, x[view], out=out)
-        return
     index[...] = 0
     won = xp.empty(out.shape, dtype=index.dtype)
     for k, view in enumerate(views[1:], 1):
@@ -226,6 +225,40 @@ def _max_windows(xp: Any, x: Any, views: list, out: Any, index: Any) -> None:
         xp.multiply(won, k, out=won)
         xp.maximum(index, won, out=index)
         xp.maximum(out, x[view], out=out)
+
+
+def _reduce_axes(xp: Any, ufunc: Any, x: Any, geo: _Geometry, out: Any) -> Any:
+    """``ufunc`` (maximum or add) over each window of ``x``, one spatial axis
+    at a time (a box's maximum or sum is that over its rows of the maxima or
+    sums over its columns); the result in ``out`` if given. The first axis's
+    slices are whole image rows (channels-last: one contiguous run each),
+    and each later axis works on an array ``k`` times smaller: 2x2 max
+    pooling of (64, 26, 26, 32) float32, one thread, took 0.71-0.83 of the
+    time of one pass per window offset (4 strided views, one ``ufunc`` each).
+    """
+    last = len(geo.axes) - 1
+    for n, (a, k, s, o) in enumerate(zip(geo.axes, geo.pool, geo.strides, geo.out)):
+        index = [slice(None)] * x.ndim
+        parts = []
+        for i in range(k):
+            index[a] = slice(i, i + s * (o - 1) + 1, s)
+            parts.append(x[tuple(index)])
+        x = _fold(xp, ufunc, parts, out if n == last else None)
+    return x
+
+
+def _fold(xp: Any, ufunc: Any, parts: list, out: Any) -> Any:
+    """``ufunc`` over ``parts`` (``parts[0]`` alone if only one), written in
+    ``out`` if given."""
+    if len(parts) == 1:
+        if out is None:
+            return parts[0]
+        xp.copyto(out, parts[0])
+        return out
+    result = ufunc(parts[0], parts[1], out=out)
+    for part in parts[2:]:
+        ufunc(result, part, out=result)
+    return result
 
 
 def _route(xp: Any, g: Any, index: Any, views: list, grad: Any, disjoint: bool):
@@ -248,10 +281,7 @@ class AveragePool(Function):
         xp = array_module(x)
         self.geo = geo
         x = _pad(x, geo, 0)
-        views = geo.windows()
-        out = x[views[0]] + x[views[1]] if len(views) > 1 else x[views[0]].copy()
-        for view in views[2:]:
-            out += x[view]
+        out = _reduce_axes(xp, xp.add, x, geo, xp.empty(geo.out_shape, x.dtype))
         if geo.padded:
             self.divisor = xp.asarray(geo.counts(x.dtype))
         else:
