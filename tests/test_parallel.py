@@ -46,10 +46,22 @@ def _blas_threads() -> list[int]:
 
 def test_split_covers_the_batch_in_order(threads):
     with parallel.region():
-        parts = parallel.split(101, cost=1e12)
-    assert len(parts) == threads
-    assert parts[0].start == 0 and parts[-1].stop == 101
-    assert all(a.stop == b.start for a, b in zip(parts, parts[1:]))
+        guided = parallel.split(101, cost=1e12)
+        even = parallel.split(101, cost=1e12, guided=False)
+        again = parallel.split(101, cost=1e12)
+        few = parallel.split(101, cost=3 * parallel.MIN_COST)
+    for parts in (guided, even, few):
+        assert parts[0].start == 0 and parts[-1].stop == 101
+        assert all(a.stop == b.start for a, b in zip(parts, parts[1:]))
+    assert len(even) == threads
+    sizes = [p.stop - p.start for p in guided]
+    # Guided: each part half of what is left over the threads, never below
+    # 1/(8 * threads) of the batch (the last one may hold the rest).
+    assert sizes[0] == -(-101 // (2 * threads)) and sizes == sorted(sizes)[::-1]
+    assert min(sizes[:-1]) >= -(-101 // (8 * threads)) and len(guided) > threads
+    assert guided == again  # the same parts every time, whatever the timing
+    # Little work: no part below MIN_COST / 2 (here 6 at most, of 17 or more).
+    assert len(few) <= 6 and all(p.stop - p.start >= 17 for p in few[:-1])
 
 
 def test_split_declines_small_work_and_outside_a_region(threads):
@@ -100,15 +112,59 @@ def test_run_computes_given_parts_with_one_thread():
 
 def test_run_uses_other_threads_and_returns_in_order(threads):
     names = []
+    # Every part waits for all the others: they can only all finish if each
+    # ran on its own thread at the same time.
+    together = threading.Barrier(threads, timeout=10)
 
     def work(s):
         names.append(threading.current_thread().name)
+        together.wait()
         return s.start
 
     parts = [slice(i, i + 1) for i in range(threads)]
     assert parallel.run(work, parts, threads) == list(range(threads))
-    assert any(n.startswith("numdl") for n in names)
-    assert threading.current_thread().name in names
+    assert len(set(names)) == threads and threading.current_thread().name in names
+    assert sum(n.startswith("numdl") for n in names) == threads - 1
+
+
+def test_run_hands_parts_to_whichever_thread_is_free(threads):
+    # Whichever thread takes part 0 is held up there: the other threads
+    # take every other part, and the results still come in part order.
+    done_by = {}
+    release = threading.Event()
+
+    def work(s):
+        done_by[s.start] = threading.current_thread().name
+        if s.start == 0:
+            release.wait(timeout=10)
+        elif len(done_by) == 40:
+            release.set()
+        return s.start * 2
+
+    parts = [slice(i, i + 1) for i in range(40)]
+    assert parallel.run(work, parts, 40) == [2 * i for i in range(40)]
+    assert all(done_by[i] != done_by[0] for i in range(1, 40))
+
+
+def test_the_calling_thread_takes_more_parts_while_workers_are_busy(threads):
+    # Workers are held up until the calling thread has computed 3 parts:
+    # with parts taken as threads come free, it takes them one after another.
+    here = threading.current_thread().name
+    by_caller = []
+    enough = threading.Event()
+
+    def work(s):
+        if threading.current_thread().name == here:
+            by_caller.append(s.start)
+            if len(by_caller) == 3:
+                enough.set()
+        else:
+            enough.wait(timeout=5)
+        return s.start
+
+    parts = [slice(i, i + 1) for i in range(4 * threads)]
+    assert parallel.run(work, parts, 4 * threads) == list(range(4 * threads))
+    assert len(by_caller) >= 3
 
 
 def test_run_reraises_a_worker_error_after_every_part_ends(threads):

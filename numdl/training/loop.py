@@ -228,7 +228,10 @@ def _forward_in_parts(model: Any, x: Any) -> Any:
     parts = None
     if split and type(x) is Tensor:
         n = len(x.data)
-        parts = parallel.split(n, parallel.MIN_COST * parallel.get_num_threads())
+        # One part per thread: each part is a whole model call (Python
+        # overhead per part), and one hand-over per batch is the point.
+        cost = parallel.MIN_COST * parallel.get_num_threads()
+        parts = parallel.split(n, cost, guided=False)
     if parts is None:
         before = parallel.split_count()
         outputs = model(x, training=False)
