@@ -244,7 +244,8 @@ def run(fn: Callable[[slice], Any], parts: list[slice] | None, n: int) -> list:
     calling thread and the workers each take the next part not yet taken
     until none is left. ``parts`` None means one part, ``slice(0, n)``,
     computed here. Results come in the order of ``parts`` whichever thread
-    computed each; an error in a part is raised once every part has ended.
+    computed each. After an error in a part no thread starts another, and
+    the error is raised once the parts already started have ended.
 
     >>> run(lambda s: s.stop - s.start, [slice(0, 3), slice(3, 5)], 5)
     [3, 2]
@@ -260,13 +261,18 @@ def run(fn: Callable[[slice], Any], parts: list[slice] | None, n: int) -> list:
         )
     results: list = [None] * len(parts)
     taken = iter(range(len(parts)))  # next() on it is atomic under the GIL
+    failed: list[int] = []
 
     def take() -> None:
-        for i in taken:
+        while not failed:  # after an error no thread starts another part
+            i = next(taken, None)
+            if i is None:
+                return
             try:
                 results[i] = fn(parts[i])
             except BaseException as error:  # re-raised below, in part order
                 results[i] = _Failure(error)
+                failed.append(i)
 
     futures = [_State.pool.submit(take) for _ in range(min(workers, len(parts) - 1))]
     was_worker = getattr(_local, "worker", False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -178,6 +179,22 @@ def test_run_reraises_a_worker_error_after_every_part_ends(threads):
     with pytest.raises(ValueError, match="part 1 failed"):
         parallel.run(work, [slice(i, i + 1) for i in range(threads)], threads)
     assert 0 in finished
+
+
+def test_run_starts_no_part_after_an_error_and_waits_for_started_ones(threads):
+    started, finished = set(), set()
+
+    def work(s):
+        started.add(s.start)
+        if s.start == 0:
+            raise ValueError("part 0 failed")
+        time.sleep(0.01)
+        finished.add(s.start)
+
+    with pytest.raises(ValueError, match="part 0 failed"):
+        parallel.run(work, [slice(i, i + 1) for i in range(50)], 50)
+    assert started - {0} == finished  # none still running when run() raised
+    assert len(started) < 50  # the error stopped the threads taking parts
 
 
 def test_set_num_threads_rejects_bad_values():
