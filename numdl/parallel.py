@@ -194,7 +194,7 @@ def split(
     runs out, each ``1/(2k)`` of what is left for ``k`` threads but at least
     ``n/(8k)`` and ``MIN_COST / 2`` of work; :func:`run` hands them out as
     threads come free, so a thread that starts late (a worker woken from
-    sleep: 0.1-0.2 ms on the test VM) or runs slower takes fewer. Without
+    sleep: 0.05-0.3 ms on the test VM) or runs slower takes fewer. Without
     ``guided``: one equal part per thread. The parts depend only on ``n``,
     ``cost`` and the thread count, never on timing, so results do not vary
     from run to run.
