@@ -166,12 +166,12 @@ class MaxPool(Function):
         x = _pad(x, geo, -xp.inf)
         if xp is not np and _gpu.pool2d_supported(x, geo.axes):  # one kernel
             return self._gpu_forward(xp, x, geo)
-        views = geo.windows()
         out = xp.empty(geo.out_shape, dtype=x.dtype)
-        index = None
-        if is_grad_enabled() and any(getattr(self, "needs_input_grad", ())):
-            kind = xp.uint8 if len(views) <= 255 else xp.int32
+        kind = self._index_type(xp, geo)
+        index = views = None
+        if kind is not None:
             self.index = index = xp.empty(out.shape, dtype=kind)
+            views = geo.windows()
 
         def part(s: slice) -> None:  # samples s (numdl.parallel splits the batch)
             if index is None:  # no backward to come: the maximum alone
@@ -183,10 +183,14 @@ class MaxPool(Function):
         parallel.run(part, parallel.split(x.shape[0], cost), x.shape[0])
         return out
 
+    def _index_type(self, xp, geo):
+        """The dtype of the winning offsets if a backward may follow, else None."""
+        if not (is_grad_enabled() and any(getattr(self, "needs_input_grad", ()))):
+            return None
+        return xp.uint8 if math.prod(geo.pool) <= 255 else xp.int32
+
     def _gpu_forward(self, xp, x, geo):
-        index_type = None
-        if is_grad_enabled() and any(getattr(self, "needs_input_grad", ())):
-            index_type = xp.uint8 if math.prod(geo.pool) <= 255 else xp.int32
+        index_type = self._index_type(xp, geo)
         out, self.index = _gpu.max_pool2d(x, geo.pool, geo.strides, geo.out, index_type)
         return out
 

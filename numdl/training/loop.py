@@ -194,6 +194,18 @@ def predict_step(model: Any, x: Any) -> Any:
         out = predict_arrays(model, x.data)
         if out is not None:
             return out
+    return predict_on_tensors(model, x)
+
+
+def predict_on_tensors(model: Any, x: Any) -> Any:
+    """:func:`predict_step` without the attempt on arrays (for a caller
+    that has made it already).
+
+    >>> from numdl import layers, models
+    >>> m = models.Sequential([layers.Input((2,)), layers.Dense(1)])
+    >>> predict_on_tensors(m, Tensor(np.zeros((3, 2)))).shape
+    (3, 1)
+    """
     with no_grad(), _threads(x):
         outputs = _forward_in_parts(model, x)
     if isinstance(outputs, Tensor):

@@ -338,7 +338,7 @@ class Trainer:
         if out is not None:
             return out
         batch = loop.on_model_device(self, [data.first_inputs(data.n)], False)
-        return loop.predict_step(self, next(iter(batch)))
+        return loop.predict_on_tensors(self, next(iter(batch)))
 
 
 def _looks_like_metrics(value: Any) -> bool:
