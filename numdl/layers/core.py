@@ -21,6 +21,7 @@ from numdl.backend import array_module
 from numdl.layers.base import InputSpec, Layer, positive_int
 from numdl.ops import _cupy_kernels as _gpu
 from numdl.ops.nn import Dense as DenseOp
+from numdl.ops.nn import dense_2d
 
 
 class Dense(Layer):
@@ -91,18 +92,19 @@ class Dense(Layer):
 
     def _array_fn(self) -> Callable[[Any], Any] | None:
         # Host weights and numdl's own activations (a user's may need Tensors).
-        kernel, bias = self.kernel.data, getattr(self.bias, "data", None)
-        if type(self).call is not Dense.call or type(kernel) is not np.ndarray:
+        on_host = type(self.kernel.data) is np.ndarray
+        if type(self).call is not Dense.call or not on_host:
             return None
-        if not activations.is_builtin(self.activation):
-            return None
+        return self._call_on_array if activations.is_builtin(self.activation) else None
 
-        def dense(x: Any) -> Any:  # the op's forward alone: no Tensor, no graph
-            return self._activate(
-                DenseOp().forward(x, kernel, bias, activation=self._fused)
-            )
-
-        return dense
+    def _call_on_array(self, x: Any) -> Any:
+        """``call`` on a host array: the op's forward alone, no Tensor, no graph."""
+        x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+        bias = None if self.bias is None else self.bias.data
+        out = dense_2d(x2, self.kernel.data, bias, self._fused)
+        if x.ndim != 2:
+            out = out.reshape(x.shape[:-1] + (self.units,))
+        return self._activate(out)
 
     def get_config(self) -> dict[str, Any]:
 

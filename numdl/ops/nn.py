@@ -218,26 +218,10 @@ class Dense(Function):
     """
 
     def forward(self, x, kernel, bias=None, activation=None):
-        xp = array_module(x, kernel)
         self.x_shape = x.shape
         x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
         self.x2, self.kernel, self.activation = x2, kernel, activation
-        relu = activation == "relu"
-        m, (k, n) = x2.shape[0], kernel.shape
-        parts = parallel.split(m, 2.0 * m * k * n, lead=False)
-        if parts is None:
-            out = x2 @ kernel  # a new array: safe to update in place
-            _bias_relu(xp, out, bias, relu)
-        else:  # BLAS on one thread: rows split over numdl's threads
-            out = xp.empty((m, n), dtype=xp.result_type(x2, kernel))
-
-            def part(s: slice) -> None:
-                xp.matmul(x2[s], kernel, out=out[s])
-                _bias_relu(xp, out[s], bias, relu)
-
-            parallel.run(part, parts, m)
-        if activation == "sigmoid":
-            out = _sigmoid(out)
+        out = dense_2d(x2, kernel, bias, activation)
         if activation is not None:
             self.out = out
         return out if x.ndim == 2 else out.reshape(x.shape[:-1] + (kernel.shape[1],))
@@ -295,6 +279,32 @@ class Dense(Function):
         if need_x and gx.shape != self.x_shape:
             gx = gx.reshape(self.x_shape)
         return gx, gk, gb
+
+
+def dense_2d(x2: Any, kernel: Any, bias: Any = None, activation: Any = None) -> Any:
+    """``activation(x2 @ kernel + bias)`` for a 2-D ``x2``, on arrays: the
+    :class:`Dense` op's forward without its graph state (``predict`` runs it
+    alone, see ``layers.Dense._array_fn``).
+
+    >>> dense_2d(np.ones((2, 3)), np.ones((3, 1)), np.ones(1), "relu").tolist()
+    [[4.0], [4.0]]
+    """
+    xp = array_module(x2, kernel)
+    relu = activation == "relu"
+    m, (k, n) = x2.shape[0], kernel.shape
+    parts = parallel.split(m, 2.0 * m * k * n, lead=False)
+    if parts is None:
+        out = x2 @ kernel  # a new array: safe to update in place
+        _bias_relu(xp, out, bias, relu)
+    else:  # BLAS on one thread: rows split over numdl's threads
+        out = xp.empty((m, n), dtype=xp.result_type(x2, kernel))
+
+        def part(s: slice) -> None:
+            xp.matmul(x2[s], kernel, out=out[s])
+            _bias_relu(xp, out[s], bias, relu)
+
+        parallel.run(part, parts, m)
+    return _sigmoid(out) if activation == "sigmoid" else out
 
 
 def _bias_relu(xp: Any, out: Any, bias: Any, relu: bool) -> None:
