@@ -656,3 +656,49 @@ def test_predict_on_arrays_checks_inputs_as_the_model_call_does():
             assert str(predicted.value) == str(called.value)
     with pytest.raises(ValueError, match=r"predict: x contains NaN at index \(0, 2\)"):
         with_input.predict(np.array([[0.0, 1.0, np.nan, 2.0]]), verbose=0)
+
+
+def test_predict_on_arrays_checks_again_after_a_good_input():
+    """The array plan remembers the input that passed; another shape, a cast
+    dtype or a changed layer is checked (and run) afresh."""
+    model = numdl.Sequential([numdl.Input((4,)), layers.Dense(3), layers.Dense(2)])
+    good = np.ones((2, 4), np.float32)
+    model.predict(good, verbose=0)
+    model.predict(good, verbose=0)  # the remembered path
+    with pytest.raises(ValueError, match=r"expects data of shape \(None, 4\)"):
+        model.predict(np.ones((2, 5), np.float32), verbose=0)
+    wide = np.ones((2, 4), np.float64)  # cast to float32 on the way in
+    assert model.predict(wide, verbose=0).dtype == np.float32
+    assert model.predict(wide, verbose=0).dtype == np.float32
+    model.layers[1].input_spec = layers.InputSpec(axes={-1: 4})
+    with pytest.raises(ValueError, match="last axis 4"):
+        model.predict(good, verbose=0)
+
+
+@pytest.mark.parametrize("first", ["relu", "sigmoid", None, "tanh"])
+@pytest.mark.parametrize("then", ["relu", "sigmoid", None, "tanh"])
+def test_dense_activation_set_after_construction_takes_effect(first, then):
+    """As in Keras: ``layer.activation = ...`` changes what the layer computes,
+    in a call, in predict (on arrays too, after an earlier predict) and in
+    training (a fused ReLU or sigmoid is picked from the current one)."""
+    rng = np.random.default_rng(0)
+    dense = layers.Dense(3, activation=first)
+    model = numdl.Sequential([numdl.Input((4,)), dense])
+    model.set_weights([rng.standard_normal((4, 3)), rng.standard_normal(3)])
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    model.predict(x, verbose=0)
+    dense.activation = numdl.activations.get(then)
+    kernel, bias = model.get_weights()
+    z = x @ kernel + bias
+    expected = {
+        "relu": np.maximum(z, 0),
+        "sigmoid": 1 / (1 + np.exp(-z)),
+        None: z,
+        "tanh": np.tanh(z),
+    }[then]
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5)
+    np.testing.assert_allclose(model(x).numpy(), expected, rtol=1e-5)
+    out = dense(numdl.Tensor(x))
+    out.sum().backward()
+    if then == "relu":  # the gradient of the fused op follows the new activation
+        np.testing.assert_allclose(dense.bias.grad, (z > 0).sum(0), rtol=1e-6)

@@ -81,6 +81,22 @@ class _CallState(threading.local):
 _CallContext = _CallState()
 
 
+class Changes:
+    """A new :attr:`token` whenever an attribute of any layer is set (an
+    activation, a weight, an input spec) or a layer moves to a device: what
+    was worked out from layers (``Functional``'s plan for ``predict`` on
+    arrays) holds while the token it was made with is still current.
+
+    >>> from numdl import layers
+    >>> before = Changes.token
+    >>> layers.Dense(2).activation = None
+    >>> Changes.token is before
+    False
+    """
+
+    token = object()
+
+
 class InputSpec:
     """What a layer accepts: ``ndim``/``min_ndim`` and fixed sizes of some axes.
 
@@ -157,6 +173,7 @@ class Layer:
             for item in value:
                 if isinstance(item, Layer):
                     self._track(item)
+        Changes.token = object()
         super().__setattr__(name, value)
 
     def _track(self, layer: Layer) -> None:
@@ -262,6 +279,7 @@ class Layer:
         """
         device = backend.normalize_device(device)
         backend.module_for(device)  # fail now if the GPU is missing
+        Changes.token = object()
         for layer in _all_layers(self):
             layer.__dict__["_device"] = device
         for w in self.weights:

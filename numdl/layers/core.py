@@ -61,9 +61,16 @@ class Dense(Layer):
             "bias", bias_initializer, bias_regularizer, bias_constraint
         )
         self.input_spec = InputSpec(min_ndim=2)
-        # relu and sigmoid (with default arguments) fuse into the dense op.
-        fused = {"relu": activations.relu, "sigmoid": activations.sigmoid}
-        self._fused = next((k for k, f in fused.items() if self.activation is f), None)
+
+    @property
+    def _fused(self) -> str | None:
+        """The activation when it fuses into the dense op: numdl's relu or
+        sigmoid (default arguments). Read at each call, so an activation
+        set after construction takes effect, as in Keras."""
+        activation = self.activation
+        if activation is activations.relu:
+            return "relu"
+        return "sigmoid" if activation is activations.sigmoid else None
 
     def build(self, input_shape: Any) -> None:
         input_dim = input_shape[-1]

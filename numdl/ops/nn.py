@@ -289,12 +289,21 @@ def dense_2d(x2: Any, kernel: Any, bias: Any = None, activation: Any = None) -> 
     >>> dense_2d(np.ones((2, 3)), np.ones((3, 1)), np.ones(1), "relu").tolist()
     [[4.0], [4.0]]
     """
-    xp = array_module(x2, kernel)
     relu = activation == "relu"
     m, (k, n) = x2.shape[0], kernel.shape
     parts = parallel.split(m, 2.0 * m * k * n, lead=False)
-    if parts is None:
-        out = x2 @ kernel  # a new array: safe to update in place
+    if parts is None and type(x2) is np.ndarray:
+        # The usual case written out (a one-sample predict's time is mostly
+        # calls like these): a new array, so updated in place.
+        out = x2 @ kernel
+        if bias is not None:
+            out += bias
+        if relu:
+            np.maximum(out, 0, out=out)
+        return _sigmoid(out) if activation == "sigmoid" else out
+    xp = array_module(x2, kernel)
+    if parts is None:  # on the GPU
+        out = x2 @ kernel
         _bias_relu(xp, out, bias, relu)
     else:  # BLAS on one thread: rows split over numdl's threads
         out = xp.empty((m, n), dtype=xp.result_type(x2, kernel))
