@@ -88,12 +88,13 @@ class Dense(Layer):
     def call(self, inputs: Any) -> Any:
         # The InputSpec (set by build) has checked the last axis against the
         # kernel, so the op is applied without ops.dense's argument checks.
-        out = DenseOp.apply(inputs, self.kernel, self.bias, activation=self._fused)
-        return self._activate(out)
+        fused = self._fused
+        out = DenseOp.apply(inputs, self.kernel, self.bias, activation=fused)
+        return self._activate(out, fused)
 
-    def _activate(self, out: Any) -> Any:
-        """The activation, unless it is fused into the op (or linear)."""
-        if self._fused is not None or self.activation is activations.linear:
+    def _activate(self, out: Any, fused: str | None) -> Any:
+        """The activation, unless it is ``fused`` into the op (or linear)."""
+        if fused is not None or self.activation is activations.linear:
             return out
         return self.activation(out)
 
@@ -108,10 +109,11 @@ class Dense(Layer):
         """``call`` on a host array: the op's forward alone, no Tensor, no graph."""
         x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
         bias = None if self.bias is None else self.bias.data
-        out = dense_2d(x2, self.kernel.data, bias, self._fused)
+        fused = self._fused
+        out = dense_2d(x2, self.kernel.data, bias, fused)
         if x.ndim != 2:
             out = out.reshape(x.shape[:-1] + (self.units,))
-        return self._activate(out)
+        return self._activate(out, fused)
 
     def get_config(self) -> dict[str, Any]:
 
