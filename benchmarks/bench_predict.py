@@ -10,7 +10,8 @@ Identity) without Tensors, the graph or the per-layer call bookkeeping
 - the same with the array path switched off (every layer called on Tensors,
   as before),
 - the three products, bias additions and ReLUs written by hand in NumPy
-  (no checks at all: the floor),
+  (no checks at all: the floor), and the same after the input checks that
+  ``predict`` makes, written inline (the floor for a checked ``predict``),
 - PyTorch's ``net(x)`` under ``torch.no_grad()``,
 
 in blocks of back-to-back calls, the blocks alternating in one process;
@@ -62,6 +63,23 @@ def _by_hand(mlp: NumpyMLP, x: np.ndarray) -> Callable[[], np.ndarray]:
     return forward
 
 
+def _by_hand_checked(mlp: NumpyMLP, x: np.ndarray) -> Callable[[], np.ndarray]:
+    """The floor with the input checks ``predict`` makes (an array of the
+    model's dtype, a batch of the input's width, finite values), inline."""
+    forward, width = _by_hand(mlp, x), mlp.params[0].shape[0]
+
+    def checked() -> np.ndarray:
+        if type(x) is not np.ndarray or x.dtype != np.float32:
+            raise TypeError(f"expected a float32 array, got {x.dtype}")
+        if x.ndim != 2 or x.shape[1] != width:
+            raise ValueError(f"expected data of shape (None, {width}), got {x.shape}")
+        if np.count_nonzero(np.isfinite(x)) != x.size:
+            raise ValueError("x contains NaN or inf")
+        return forward()
+
+    return checked
+
+
 def cases(samples: int) -> dict[str, Callable[[], object]]:
     """Each way of predicting ``samples`` MNIST-shaped samples, checked to
     give PyTorch's logits.
@@ -88,6 +106,7 @@ def cases(samples: int) -> dict[str, Callable[[], object]]:
         "numdl predict (arrays)": lambda: model.predict(x, verbose=0),
         "numdl predict (Tensors)": on_tensors,
         "numpy by hand": _by_hand(mlp, x),
+        "numpy by hand, with predict's checks": _by_hand_checked(mlp, x),
         TORCH: torch_call,
     }
     expected = torch_call()
