@@ -492,6 +492,8 @@ class Layer:
         cls = type(self)
         if cls._array_call is None or cls.call is not cls._array_call:
             return None
+        if "call" in self.__dict__:  # wrapped on this layer (a callback's watch)
+            return None
         return self.call
 
     def _to_tensor(self, x: Any) -> Any:

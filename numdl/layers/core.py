@@ -101,7 +101,8 @@ class Dense(Layer):
     def _array_fn(self) -> Callable[[Any], Any] | None:
         # Host weights and numdl's own activations (a user's may need Tensors).
         on_host = type(self.kernel.data) is np.ndarray
-        if type(self).call is not Dense.call or not on_host:
+        own_call = type(self).call is Dense.call and "call" not in self.__dict__
+        if not own_call or not on_host:
             return None
         return self._call_on_array if activations.is_builtin(self.activation) else None
 

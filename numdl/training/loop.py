@@ -21,8 +21,9 @@ from numdl import backend, parallel, tree
 from numdl.autograd.grad_mode import no_grad
 from numdl.autograd.tensor import Tensor
 from numdl.backend import to_numpy
-from numdl.layers.base import _all_layers
+from numdl.layers.base import Changes, _all_layers
 from numdl.training.compile import CompiledLoss, CompiledMetrics, LossTracker
+from numdl.training.dense_chain import DenseChain
 
 
 class OutputSpec:
@@ -80,6 +81,7 @@ class StepPlan:
         self.outputs: OutputSpec | None = None
         self.params: list[Any] = []
         self.constrained: list[Any] = []
+        self._chain: Any = None  # see dense_chain()
 
     def build(self, outputs: Any, y_true: list[Any]) -> None:
         """Resolve per-output losses and metrics from a first forward pass."""
@@ -95,6 +97,22 @@ class StepPlan:
         self.constrained = [p for p in self.params if getattr(p, "constraint", None)]
         for p in self.params:
             p.grad = None
+
+    def dense_chain(self, x: Any) -> DenseChain | None:
+        """The model as a :class:`DenseChain` for a training step on ``x``,
+        or None (the usual path). Read again after any change to a layer."""
+        chain = self._chain
+        if (
+            chain is None
+            or chain[0] is not Changes.token
+            or chain[1] is not self.params
+        ):
+            found = DenseChain.of(self.model, self.params) if self.params else None
+            chain = self._chain = (Changes.token, self.params, found)
+        found = chain[2]
+        if found is None or type(x) is not Tensor or not found.fits(x):
+            return None
+        return found
 
     @property
     def all_metrics(self) -> list[Any]:
@@ -167,10 +185,17 @@ def _threads(x: Any) -> Any:
 def train_step(plan: StepPlan, x: Any, y: list[Any], sw: Any) -> None:
     """Forward (training=True), loss, backward, update, metrics."""
     with _threads(x):
-        y_pred = plan.outputs.flatten(plan.model(x, training=True))
+        chain = plan.dense_chain(x)
+        if chain is not None:  # a chain of Dense layers: its ops on arrays
+            logits, ops = chain.forward(x.data)
+            y_pred = [Tensor(logits, requires_grad=True)]
+        else:
+            y_pred = plan.outputs.flatten(plan.model(x, training=True))
         loss = total_loss(plan, y, y_pred, sw)
         if plan.params and loss.requires_grad:
-            loss.backward()
+            loss.backward()  # (a chain: to the logits and regularized weights)
+            if chain is not None:
+                chain.backward(ops, y_pred[0].grad)
             apply_update(plan)
         update_metrics(plan, y, y_pred, sw, loss)
 
