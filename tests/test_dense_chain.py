@@ -199,3 +199,22 @@ def test_a_call_wrapped_on_a_layer_runs():
     model.train_on_batch(x, np.zeros((8, 4), "f4"))
     model.predict(x, verbose=0)
     assert seen == [8, 8]
+
+
+def test_a_loss_added_outside_a_call_is_cleared_as_a_call_would(monkeypatch):
+    """``add_loss`` between steps: a model call clears it before the next
+    loss, and so does the chain (the same weights either way)."""
+    x, y = _data()
+    results = []
+    for on_arrays in (True, False):
+        if not on_arrays:
+            _tensor_path(monkeypatch)
+        model = _mlp(("relu", None))
+        model.compile(optimizer="sgd", loss="mse")
+        target = np.zeros((len(x), 4), "f4")
+        model.fit(x, target, epochs=1, batch_size=8, verbose=0, shuffle=False)
+        model.add_loss(numdl.ops.sum(model.layers[0].kernel) * 100.0)
+        model.fit(x, target, epochs=1, batch_size=8, verbose=0, shuffle=False)
+        results.append(model.get_weights())
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)

@@ -622,9 +622,14 @@ def check_sparse_labels(
 def _out_of_range(xp: Any, labels: Any, num_classes: int) -> bool:
     if xp is np:
         if labels.dtype.kind == "i":  # as unsigned, a negative label is huge:
-            labels = labels.view(labels.dtype.str.replace("i", "u"))  # one max
-        return int(labels.max()) >= num_classes
+            unsigned = _UNSIGNED.get(labels.dtype)  # (a dict: quicker to find)
+            labels = labels.view(unsigned or labels.dtype.str.replace("i", "u"))
+        return int(np.maximum.reduce(labels, axis=None)) >= num_classes
     return bool(((labels < 0) | (labels >= num_classes)).any())  # one device sync
+
+
+# The unsigned type of each native signed one (one max finds a negative label).
+_UNSIGNED = {np.dtype(f"i{n}"): np.dtype(f"u{n}") for n in (1, 2, 4, 8)}
 
 
 def _first(xp: Any, mask: Any) -> tuple[int, ...]:

@@ -187,6 +187,7 @@ def train_step(plan: StepPlan, x: Any, y: list[Any], sw: Any) -> None:
     with _threads(x):
         chain = plan.dense_chain(x)
         if chain is not None:  # a chain of Dense layers: its ops on arrays
+            plan.model._clear_losses()  # as a call of the model does first
             logits, ops = chain.forward(x.data)
             y_pred = [Tensor(logits, requires_grad=True)]
         else:
