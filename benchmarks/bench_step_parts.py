@@ -5,15 +5,17 @@ Times, part by part and without a profiler, one ``fit`` step of the
 same work written by hand in NumPy (``benchmarks/numpy_mlp.py``): the
 forward pass at three levels (the fused ops alone, through the layers,
 through the model), the loss, backward, the update, and a whole
-``train_step``. The differences are numdl's fixed cost per step, which
-decides the small-batch ratios of the benchmark suite. Every part runs in
+``train_step`` two ways: as ``fit`` runs it (the Dense chain on arrays,
+``numdl/training/dense_chain.py``) and with every layer called on Tensors.
+The differences are numdl's fixed cost per step, which decides the
+small-batch ratios of the benchmark suite. Every part runs in
 blocks of 20 calls, numdl's and NumPy's blocks alternating round after
 round (a slow spell of a shared machine falls on both sides); each cell
 gives the median over the blocks and, in brackets, the fastest block.
 
 ``--sizes 8 8 8 10`` runs the same comparison on a tiny MLP, where the
 products cost nearly nothing and what is left is each side's fixed cost per
-step; the last two rows time whole epochs (``fit`` against the hand-written
+step; the last row times whole epochs (``fit`` against the hand-written
 loop) per step.
 
 Run: python -m benchmarks.bench_step_parts [--batch 32] [--threads 2]
@@ -108,11 +110,18 @@ def numdl_fns(batch: int, sizes: list[int]) -> tuple[dict, dict[str, list]]:
         for name, t in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
             parts[name].append(t)
 
+    tensors = _model(sizes)  # the same step with every layer called on Tensors
+    tensors.train_on_batch(x, y)
+    tensor_plan = tensors._plan
+    tensor_plan.dense_chain = lambda x: None
     fns = {
         "numdl ops forward": ops_forward,
         "numdl layers forward": layers_forward,
         "numdl step by parts": step_parts,
         "numdl train_step": lambda: loop.train_step(plan, xt, [y], None),
+        "numdl train_step on Tensors": lambda: loop.train_step(
+            tensor_plan, xt, [y], None
+        ),
     }
     return fns, parts
 
@@ -139,6 +148,7 @@ def numpy_fns(batch: int, sizes: list[int]) -> dict[str, Callable[[], object]]:
         "numpy ops forward": forward,
         "numpy forward+loss+backward": lambda: ref.loss_and_grads(x, y),
         "numpy update": lambda: sgd.update(ref.params, grads),
+        "numpy step": lambda: sgd.update(ref.params, ref.loss_and_grads(x, y)[1]),
     }
 
 
@@ -196,7 +206,13 @@ def report(batch: int, repeats: int, sizes: list[int] = SIZES) -> str:
         ),
         ("update (SGD)", t["numdl update"], t["numpy update"]),
         ("loss tracker", t["numdl metrics"], None),
-        ("whole train_step", t["numdl train_step"], None),
+        ("whole train_step (Dense chain on arrays)", t["numdl train_step"], None),
+        (
+            "whole train_step (layers on Tensors)",
+            t["numdl train_step on Tensors"],
+            None,
+        ),
+        ("whole step by hand", None, t["numpy step"]),
         ("an epoch per step: fit / the loop by hand", fit, loop_by_hand),
     ]
     arch = "-".join(map(str, sizes))
