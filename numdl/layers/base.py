@@ -489,10 +489,8 @@ class Layer:
         >>> Flatten()._array_fn()(np.zeros((2, 3, 4))).shape
         (2, 12)
         """
-        cls = type(self)
-        if cls._array_call is None or cls.call is not cls._array_call:
-            return None
-        if "call" in self.__dict__:  # wrapped on this layer (a callback's watch)
+        array_call = type(self)._array_call
+        if array_call is None or not own_call(self, array_call):
             return None
         return self.call
 
@@ -614,6 +612,22 @@ def _build_wrapper(build: Any) -> Any:
         return result
 
     return wrapped
+
+
+def own_call(layer: Layer, call: Callable[..., Any]) -> bool:
+    """Whether ``layer`` runs ``call`` as its ``call``: not a subclass's
+    override, nor a wrapper set on the instance (``GradientMonitor`` sets
+    one during ``fit``). Shortcuts that skip ``call`` check this first.
+
+    >>> from numdl import layers
+    >>> dense = layers.Dense(2)
+    >>> own_call(dense, layers.Dense.call)
+    True
+    >>> dense.call = lambda inputs: inputs
+    >>> own_call(dense, layers.Dense.call)
+    False
+    """
+    return type(layer).call is call and "call" not in layer.__dict__
 
 
 def positive_int(layer: Layer, what: str, value: Any, minimum: int = 1) -> int:

@@ -18,7 +18,7 @@ import numpy as np
 
 from numdl import activations, config, ops
 from numdl.backend import array_module
-from numdl.layers.base import InputSpec, Layer, positive_int
+from numdl.layers.base import InputSpec, Layer, own_call, positive_int
 from numdl.ops import _cupy_kernels as _gpu
 from numdl.ops.nn import Dense as DenseOp
 from numdl.ops.nn import dense_2d
@@ -101,8 +101,7 @@ class Dense(Layer):
     def _array_fn(self) -> Callable[[Any], Any] | None:
         # Host weights and numdl's own activations (a user's may need Tensors).
         on_host = type(self.kernel.data) is np.ndarray
-        own_call = type(self).call is Dense.call and "call" not in self.__dict__
-        if not own_call or not on_host:
+        if not own_call(self, Dense.call) or not on_host:
             return None
         return self._call_on_array if activations.is_builtin(self.activation) else None
 

@@ -252,10 +252,8 @@ class Sequential(Model):
     def _predict_arrays(self, x: Any) -> Any:
         """``self(x, training=False)`` on arrays where the layers allow it
         (``Functional._predict_arrays``); else None."""
-        functional = self.__dict__.get("_functional")
-        if functional is None or type(self).call is not Sequential.call:
-            return None
-        return functional._predict_arrays(x)
+        functional = chain_model(self)
+        return None if functional is None else functional._predict_arrays(x)
 
     # -------------------------------------------------------- properties
     @property
@@ -365,3 +363,20 @@ class Sequential(Model):
         if config.get("trainable") is False:
             model.trainable = False
         return model
+
+
+def chain_model(model: Any) -> Functional | None:
+    """The Functional that runs ``model`` (a Sequential or Functional whose
+    ``call`` is the built-in one) when its layers form one chain, else None:
+    the models whose layers shortcuts may run one after another.
+
+    >>> from numdl import layers, models
+    >>> m = models.Sequential([layers.Input((2,)), layers.Dense(1)])
+    >>> chain_model(m) is m._functional
+    True
+    """
+    if type(model).call is Sequential.call:
+        model = model.__dict__.get("_functional")
+    if model is None or type(model).call is not Functional.call:
+        return None
+    return model if model._chain is not None else None

@@ -36,6 +36,7 @@ import numpy as np
 
 from numdl import activations
 from numdl.autograd.tensor import _accumulate_leaf
+from numdl.layers.base import own_call
 from numdl.layers.core import Dense
 from numdl.ops.nn import Dense as DenseOp
 
@@ -65,17 +66,19 @@ class DenseChain:
         """The chain for ``model`` (its trainable weights ``params``), or
         None when the model is not a chain of plain Dense layers on the host.
         """
-        functional = _chain_model(model)
+        from numdl.models.sequential import chain_model  # (models import training)
+
+        functional = chain_model(model)
         layers = None if functional is None else functional._chain
         if not layers or not all(_plain_dense(layer) for layer in layers):
             return None
         kinds = {(type(w.data), w.data.dtype) for w in _weights(layers)}
         if len(kinds) != 1 or next(iter(kinds))[0] is not np.ndarray:
             return None
-        width = layers[0].kernel.data.shape[0]
-        if tuple(functional._inputs[0].shape[1:]) != (width,):
+        chain = cls(params, layers)
+        if tuple(functional._inputs[0].shape[1:]) != chain.shape:
             return None  # inputs of more axes: the usual path checks them
-        return cls(params, layers)
+        return chain
 
     def fits(self, x: Any) -> bool:
         """Whether ``x`` (a Tensor) goes through this chain as the model
@@ -114,27 +117,12 @@ class DenseChain:
             g = gx
 
 
-def _chain_model(model: Any) -> Any:
-    """The Functional behind a Sequential or Functional model whose call
-    is the built-in one, else None (its ``_chain`` is None unless the
-    layers form one chain)."""
-    from numdl.models.functional import Functional
-    from numdl.models.sequential import Sequential
-
-    if type(model).call is Sequential.call:
-        model = model.__dict__.get("_functional")
-    if model is None or type(model).call is not Functional.call:
-        return None
-    return model
-
-
 def _plain_dense(layer: Any) -> bool:
     """A Dense layer as built in (its own call), whose activation runs
     inside its op, without an activity regularizer."""
     return (
         isinstance(layer, Dense)
-        and type(layer).call is Dense.call
-        and "call" not in layer.__dict__  # (a callback may wrap an instance's)
+        and own_call(layer, Dense.call)
         and type(layer)._activate is Dense._activate
         and (layer._fused is not None or layer.activation is activations.linear)
         and layer.activity_regularizer is None
