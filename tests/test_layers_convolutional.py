@@ -441,3 +441,28 @@ def test_ops_and_layer_agree_for_causal_conv1d():
     kernel, bias = layer.get_weights()
     expected = C.conv(x, kernel, 1, "causal", dilation_rate=2, bias=bias)
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda act: layers.Conv2D(3, 3, activation=act),
+        lambda act: layers.Conv1D(3, 3, activation=act),
+        lambda act: layers.SeparableConv2D(3, 3, activation=act),
+    ],
+)
+@pytest.mark.parametrize("first, then", [("relu", None), (None, "relu")])
+def test_activation_set_after_construction_takes_effect(make, first, then):
+    # The fused ReLU was decided once in __init__: an activation set later
+    # was ignored (Keras reads layer.activation at each call).
+    layer, reference = make(first), make(then)
+    x = _input(
+        (2, 6, 6, 2)
+        if isinstance(layer, layers.Conv2D | layers.SeparableConv2D)
+        else (2, 6, 2)
+    )
+    layer(x)
+    reference(x)
+    reference.set_weights(layer.get_weights())
+    layer.activation = activations.get(then)
+    np.testing.assert_array_equal(layer(x).numpy(), reference(x).numpy())

@@ -159,6 +159,13 @@ class _Conv(Layer):
             lengths.append(length)
         return lengths
 
+    @property
+    def _fused_relu(self) -> bool:
+        """Whether ReLU runs inside the convolution op (numdl's relu, default
+        arguments). Read at each call, so an activation set after
+        construction takes effect, as in Keras."""
+        return self.activation is activations.relu
+
     def _output(self, out: Any) -> Any:
         if self.activation is activations.linear:
             return out
@@ -214,7 +221,6 @@ class BaseConv(_Conv):
         self._set_weight_options(
             "bias", bias_initializer, bias_regularizer, bias_constraint
         )
-        self._fused_relu = self.activation is activations.relu
 
     def build(self, input_shape: Any) -> None:
         channels = self._input_channels(input_shape)
@@ -453,7 +459,6 @@ class BaseSeparableConv(_Conv):
         self._set_weight_options(
             "bias", bias_initializer, bias_regularizer, bias_constraint
         )
-        self._fused_relu = self.activation is activations.relu
 
     def build(self, input_shape: Any) -> None:
         channels = self._input_channels(input_shape)
