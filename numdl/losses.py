@@ -31,6 +31,7 @@ import numpy as np
 
 from numdl import config, ops
 from numdl import registry as _registry
+from numdl.autograd.function import OpCall
 from numdl.autograd.tensor import Tensor
 from numdl.backend import array_module
 from numdl.ops import _cupy_kernels as _gpu
@@ -600,22 +601,30 @@ class Loss:
         return None
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
-        if sample_weight is None and self.reduction in _MEANS:
-            mean = self._fused_mean(y_true, y_pred)
+        if sample_weight is None:
+            mean = self._mean_op(y_true, y_pred)
             if mean is not None:
-                return _out(mean)
+                return _out(mean.apply())
         values = self.call(y_true, y_pred)
         mask = self._mask(y_true, y_pred)
         return _reduce(values, sample_weight, mask, self.reduction, self.name)
 
-    def _fused_mean(self, y_true: Any, y_pred: Any) -> Any:
-        """The reduced mean computed by the loss's own op, or None.
+    def _mean_op(self, y_true: Any, y_pred: Any) -> OpCall | None:
+        """The loss (without sample weights) as one op of its own that also
+        reduces, ready to run; None where there is none. The value is the one
+        ``call`` and the reduction give.
 
-        The cross-entropies from logits override it: their fused op also
-        averages (``reduction="mean"``), so a training step records one op
-        instead of two and its backward scales by one number (~10 us a step
-        at batch 32). The value is the one ``call`` + ``_reduce`` give.
+        The cross-entropies from logits have one (``_fused_op``) for a mean
+        reduction: a training step then records one op instead of two, its
+        backward scales by one number (~10 us a step at batch 32), and a
+        chain of Dense layers computes it on arrays
+        (``OpCall.value_and_grad``, numdl/training/loop.py).
+
         """
+        return self._fused_op(y_true, y_pred) if self.reduction in _MEANS else None
+
+    def _fused_op(self, y_true: Any, y_pred: Any) -> OpCall | None:
+        """The mean as one op (see :meth:`_mean_op`), or None (the default)."""
         return None
 
     def get_config(self) -> dict[str, Any]:
@@ -775,14 +784,14 @@ class BinaryCrossentropy(LossFunctionWrapper):
             from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
         )  # fmt: skip
 
-    def _fused_mean(self, y_true: Any, y_pred: Any) -> Any:
+    def _fused_op(self, y_true: Any, y_pred: Any) -> OpCall | None:
         kwargs = self._fn_kwargs
         if not kwargs["from_logits"]:
             return None
         y_true, y_pred = _binary_inputs(y_true, y_pred, kwargs["label_smoothing"])
         if not y_pred.shape:  # a scalar has no axis to average first
             return None
-        return nn.sigmoid_binary_crossentropy(y_pred, y_true, reduction="mean")
+        return nn.sigmoid_binary_crossentropy_op(y_pred, y_true, reduction="mean")
 
 
 @_register("BinaryFocalCrossentropy")
@@ -825,7 +834,7 @@ class CategoricalCrossentropy(LossFunctionWrapper):
             from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
         )  # fmt: skip
 
-    def _fused_mean(self, y_true: Any, y_pred: Any) -> Any:
+    def _fused_op(self, y_true: Any, y_pred: Any) -> OpCall | None:
         kwargs = self._fn_kwargs
         if not kwargs["from_logits"]:
             return None
@@ -833,7 +842,7 @@ class CategoricalCrossentropy(LossFunctionWrapper):
         y_true, y_pred = _categorical_inputs(
             name, y_true, y_pred, kwargs["label_smoothing"], axis
         )
-        return nn.softmax_cross_entropy(
+        return nn.softmax_cross_entropy_op(
             y_pred, y_true, axis, sparse=False, name=name, reduction="mean"
         )
 
@@ -860,14 +869,14 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
             from_logits=from_logits, ignore_class=ignore_class,
         )  # fmt: skip
 
-    def _fused_mean(self, y_true: Any, y_pred: Any) -> Any:
+    def _fused_op(self, y_true: Any, y_pred: Any) -> OpCall | None:
         kwargs = self._fn_kwargs
         if not kwargs["from_logits"]:
             return None
         name = "sparse_categorical_crossentropy"
         y_pred = as_float(y_pred)
         labels, axis = _sparse_labels(name, y_true, y_pred, -1)
-        return nn.softmax_cross_entropy(
+        return nn.softmax_cross_entropy_op(
             y_pred, labels, axis, sparse=True, ignore_class=kwargs["ignore_class"],
             name=name, reduction="mean",
         )  # fmt: skip

@@ -225,3 +225,97 @@ def test_a_loss_added_outside_a_call_is_cleared_as_a_call_would(monkeypatch):
         results.append(model.get_weights())
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
+
+
+class _Halved(numdl.losses.SparseCategoricalCrossentropy):
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        return super().__call__(y_true, y_pred, sample_weight) * 0.5
+
+
+def _one_hot(y, classes=4):
+    return np.eye(classes)[y]  # float64 labels for float32 logits
+
+
+SCE = numdl.losses.SparseCategoricalCrossentropy
+# (loss, targets from the labels, compile and fit extras, computed on arrays)
+LOSSES = {
+    "sparse CE": (lambda: SCE(from_logits=True), None, {}, {}, True),
+    "sparse CE, ignore_class": (
+        lambda: SCE(from_logits=True, ignore_class=0), None, {}, {}, True
+    ),
+    "categorical CE, smoothed": (
+        lambda: numdl.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=0.1
+        ),
+        _one_hot, {}, {}, True,
+    ),
+    "binary CE": (
+        lambda: numdl.losses.BinaryCrossentropy(from_logits=True),
+        _one_hot, {}, {}, True,
+    ),
+    "sum reduction": (
+        lambda: SCE(from_logits=True, reduction="sum"), None, {}, {}, False
+    ),
+    "mse": (lambda: "mse", _one_hot, {}, {}, False),
+    "loss weight": (
+        lambda: SCE(from_logits=True), None, {"loss_weights": 0.5}, {}, False
+    ),
+    "sample weights": (
+        lambda: SCE(from_logits=True), None, {},
+        {"sample_weight": np.linspace(0.5, 1.5, 37)}, False,
+    ),
+    "own __call__": (lambda: _Halved(from_logits=True), None, {}, {}, False),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(LOSSES))
+def test_the_loss_on_arrays_gives_the_tensor_path_bits(monkeypatch, case):
+    """Where the loss is one op of its own with nothing added to it, the
+    chain computes it and its gradient on arrays (``OpCall.value_and_grad``);
+    either way the weights and the logged losses are those of the Tensor
+    path to the bit."""
+    make_loss, targets, compile_extra, fit_extra, on_arrays = LOSSES[case]
+    x, labels = _data()
+    y = labels if targets is None else targets(labels)
+    used = []
+    value_and_grad = numdl.autograd.function.OpCall.value_and_grad
+
+    def spy(self):
+        used.append(self.op.__name__)
+        return value_and_grad(self)
+
+    monkeypatch.setattr(numdl.autograd.function.OpCall, "value_and_grad", spy)
+    (w_chain, h_chain), (w_tensor, h_tensor) = _fit_both(
+        monkeypatch,
+        lambda: _mlp(("relu", None)),
+        lambda: {"optimizer": "adam", "loss": make_loss(), **compile_extra},
+        {"epochs": 2, "batch_size": 8, **fit_extra},
+        (x, y),
+    )
+    steps = 2 * 5  # 37 samples in batches of 8, twice
+    model_on_host = _on_host(_mlp())
+    assert len(used) == (steps if on_arrays and model_on_host else 0)
+    assert h_chain == h_tensor
+    for a, b in zip(w_chain, w_tensor):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_regularized_chain_adds_its_terms_on_the_tensor_path(monkeypatch):
+    """Weight regularizers add to the loss: no loss on arrays, the terms'
+    gradients reach the weights as on the Tensor path."""
+    used = []
+    monkeypatch.setattr(
+        numdl.autograd.function.OpCall,
+        "value_and_grad",
+        lambda self: used.append(1),
+    )
+    (w_chain, h_chain), (w_tensor, h_tensor) = _fit_both(
+        monkeypatch,
+        lambda: _mlp(("relu", None), kernel_regularizer=regularizers.L2(0.1)),
+        lambda: {"optimizer": "sgd", "loss": SCE(from_logits=True)},
+        {"epochs": 1, "batch_size": 8},
+    )
+    assert used == []
+    assert h_chain == h_tensor
+    for a, b in zip(w_chain, w_tensor):
+        np.testing.assert_array_equal(a, b)

@@ -11,7 +11,7 @@ Tensor ("NumPy in, NumPy out").
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -186,6 +186,47 @@ def _as_operand(x: Any, dtype: Any, promote_integers: bool = False) -> Any:
     return x
 
 
+class OpCall(NamedTuple):
+    """One op with its arguments, checked and ready to run.
+
+    ``apply()`` is ``op.apply(*args, **kwargs)``. ``value_and_grad()`` runs
+    the op on host arrays without a graph: its output and the gradient of
+    its first argument, as ``apply`` with that argument a Tensor that
+    requires grad, then ``backward()`` on the (one-element) output, would
+    leave them. A Dense chain's training step computes its loss this way
+    (numdl/training/loop.py: ``_chain_step``).
+
+    >>> from numdl.ops.math import Exp
+    >>> value, grad = OpCall(Exp, (np.zeros(()),), {}).value_and_grad()
+    >>> float(value), float(grad)
+    (1.0, 1.0)
+    """
+
+    op: type[Function]
+    args: tuple
+    kwargs: dict
+
+    def apply(self) -> Any:
+        return self.op.apply(*self.args, **self.kwargs)
+
+    def value_and_grad(self) -> tuple[Any, Any]:
+        first, *rest = self.args
+        # The other arguments are constants next to a Tensor, as in apply.
+        rest = [_as_operand(a, first.dtype, self.op.promote_integers) for a in rest]
+        fn = self.op()
+        fn.needs_input_grad = (True,) + (False,) * len(rest)
+        out = np.asarray(fn.forward(first, *rest, **self.kwargs))
+        if out.size != 1:
+            raise ValueError(
+                f"{self.op.__name__}: value_and_grad needs a one-element output "
+                f"(a loss), got shape {out.shape}"
+            )
+        seed = np.array(1, dtype=out.dtype).reshape(out.shape)  # Tensor.backward's
+        leaf = Tensor(first, requires_grad=True)
+        _accumulate_leaf(leaf, fn.backward(seed)[0])  # the .grad backward leaves
+        return out, leaf.grad
+
+
 def free_check(fn: Function) -> None:
     """Raise if ``fn`` already released its saved buffers in a backward pass."""
     if fn.freed:
@@ -201,4 +242,8 @@ def zeros_like_grad(x: Any) -> Any:
     return array_module(x).zeros_like(x)
 
 
-from numdl.autograd.tensor import Tensor, _new_tensor  # noqa: E402  (circular)
+from numdl.autograd.tensor import (  # noqa: E402  (circular)
+    Tensor,
+    _accumulate_leaf,
+    _new_tensor,
+)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from numdl import parallel
-from numdl.autograd.function import Function
+from numdl.autograd.function import Function, OpCall
 from numdl.backend import array_module
 from numdl.ops import _cupy_kernels as _gpu
 
@@ -662,6 +662,28 @@ def softmax_cross_entropy(
     >>> softmax_cross_entropy([[0.0, 0.0]], [1]).round(4).tolist()
     [0.6931]
     """
+    return softmax_cross_entropy_op(
+        logits, labels, axis, sparse, ignore_class, name, reduction
+    ).apply()
+
+
+def softmax_cross_entropy_op(
+    logits: Any,
+    labels: Any,
+    axis: int = -1,
+    sparse: bool | None = None,
+    ignore_class: int | None = None,
+    name: str = "softmax_cross_entropy",
+    reduction: str = "none",
+) -> OpCall:
+    """:func:`softmax_cross_entropy`'s op with its arguments checked, not yet
+    run (see :class:`~numdl.autograd.function.OpCall`).
+
+    >>> value, grad = softmax_cross_entropy_op(
+    ...     np.zeros((1, 2)), [1], reduction="mean").value_and_grad()
+    >>> round(float(value), 4), grad.tolist()
+    (0.6931, [[0.5, -0.5]])
+    """
     mean = _is_mean(reduction, name)
     if not isinstance(logits, Tensor):
         logits = array_module(logits).asarray(logits)
@@ -682,16 +704,16 @@ def softmax_cross_entropy(
         labels, valid = check_sparse_labels(labels, shape[axis], ignore_class, name)
         if valid is not None:
             valid = valid.astype(logits.dtype)
-        return SoftmaxCrossEntropy.apply(
-            logits, labels, axis=axis, sparse=True, valid=valid, mean=mean
-        )
+        kwargs = {"axis": axis, "sparse": True, "valid": valid, "mean": mean}
+        return OpCall(SoftmaxCrossEntropy, (logits, labels), kwargs)
     if ignore_class is not None:
         raise ValueError(f"{name}: ignore_class needs integer (sparse) labels")
     if lshape != shape:
         raise ValueError(
             f"{name}: labels of shape {lshape} do not match logits of shape {shape}"
         )
-    return SoftmaxCrossEntropy.apply(logits, labels, axis=axis, sparse=False, mean=mean)
+    kwargs = {"axis": axis, "sparse": False, "mean": mean}
+    return OpCall(SoftmaxCrossEntropy, (logits, labels), kwargs)
 
 
 def _is_mean(reduction: str, name: str) -> bool:
@@ -815,13 +837,27 @@ def sigmoid_binary_crossentropy(
     >>> sigmoid_binary_crossentropy([0.0], [1.0]).round(4).tolist()
     [0.6931]
     """
+    return sigmoid_binary_crossentropy_op(logits, labels, reduction).apply()
+
+
+def sigmoid_binary_crossentropy_op(
+    logits: Any, labels: Any, reduction: str = "none"
+) -> OpCall:
+    """:func:`sigmoid_binary_crossentropy`'s op with its arguments checked,
+    not yet run (see :class:`~numdl.autograd.function.OpCall`).
+
+    >>> value, grad = sigmoid_binary_crossentropy_op(
+    ...     np.zeros(2), np.ones(2), "mean").value_and_grad()
+    >>> round(float(value), 4), grad.tolist()
+    (0.6931, [-0.25, -0.25])
+    """
     if _shape(logits) != _shape(labels):
         raise ValueError(
             f"sigmoid_binary_crossentropy: labels of shape {_shape(labels)} do not "
             f"match logits of shape {_shape(logits)}"
         )
     mean = _is_mean(reduction, "sigmoid_binary_crossentropy")
-    return SigmoidBinaryCrossentropy.apply(logits, labels, mean=mean)
+    return OpCall(SigmoidBinaryCrossentropy, (logits, labels), {"mean": mean})
 
 
 def _shape(x: Any) -> tuple[int, ...]:

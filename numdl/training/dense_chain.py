@@ -8,11 +8,12 @@ the MNIST MLP about 0.1 ms a step, a tenth of the step at batch 32. For
 such a model, :func:`numdl.training.loop.train_step` runs the layers' own
 ops (``numdl.ops.nn.Dense``: the same forward and backward code, so the
 same numbers to the bit) one after another on arrays, and their backward
-in reverse order. Everything around them stays on the usual path: the loss
-is computed on a Tensor of the logits (any loss, sample and class weights,
-loss weights), whose gradient starts the chain's backward; weight
-regularization terms add their gradients through autograd as before; the
-optimizer, constraints and metrics are unchanged.
+in reverse order. The loss too runs on arrays when it is one op of its own
+with nothing added to it (the cross-entropies from logits without sample
+or loss weights or regularizers: ``OpCall.value_and_grad``); any other loss
+is computed on a Tensor of the logits, whose gradient starts the chain's
+backward, and weight regularization terms add their gradients through
+autograd as before. The optimizer, constraints and metrics are unchanged.
 
 Used only for a chain of plain ``Dense`` layers (ReLU, sigmoid or no
 activation, fused into the op), without activity regularizers, on host

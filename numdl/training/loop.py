@@ -18,10 +18,12 @@ from typing import Any
 import numpy as np
 
 from numdl import backend, parallel, tree
+from numdl.autograd.function import OpCall
 from numdl.autograd.grad_mode import no_grad
 from numdl.autograd.tensor import Tensor
 from numdl.backend import to_numpy
 from numdl.layers.base import Changes, _all_layers
+from numdl.losses import Loss
 from numdl.training.compile import CompiledLoss, CompiledMetrics, LossTracker
 from numdl.training.dense_chain import DenseChain
 
@@ -133,11 +135,13 @@ class StepPlan:
 
 
 # ---------------------------------------------------------------- the steps
-def total_loss(plan: StepPlan, y: list[Any], y_pred: list[Any], sw: Any) -> Any:
+def total_loss(
+    plan: StepPlan, y: list[Any], y_pred: list[Any], sw: Any, own: Any = None
+) -> Any:
     """Weighted per-output losses plus the model's own losses (``add_loss``,
-    weight regularizers)."""
+    weight regularizers; ``own``: ``model.losses`` if already read)."""
     loss = plan.loss(y, y_pred, sw) if plan.loss.entries else None
-    for extra in plan.model.losses:
+    for extra in plan.model.losses if own is None else own:
         loss = extra if loss is None else loss + extra
     if loss is None:
         raise ValueError(
@@ -187,18 +191,54 @@ def train_step(plan: StepPlan, x: Any, y: list[Any], sw: Any) -> None:
     with _threads(x):
         chain = plan.dense_chain(x)
         if chain is not None:  # a chain of Dense layers: its ops on arrays
-            plan.model._clear_losses()  # as a call of the model does first
-            logits, ops = chain.forward(x.data)
-            y_pred = [Tensor(logits, requires_grad=True)]
-        else:
-            y_pred = plan.outputs.flatten(plan.model(x, training=True))
+            _chain_step(plan, chain, x, y, sw)
+            return
+        y_pred = plan.outputs.flatten(plan.model(x, training=True))
         loss = total_loss(plan, y, y_pred, sw)
         if plan.params and loss.requires_grad:
-            loss.backward()  # (a chain: to the logits and regularized weights)
-            if chain is not None:
-                chain.backward(ops, y_pred[0].grad)
+            loss.backward()
             apply_update(plan)
         update_metrics(plan, y, y_pred, sw, loss)
+
+
+def _chain_step(plan: StepPlan, chain: DenseChain, x: Any, y: list[Any], sw: Any):
+    """:func:`train_step` for a :class:`DenseChain`: the layers' ops on
+    arrays, and the loss too when it is one op of its own (the
+    cross-entropies from logits, ``Loss._mean_op``) and nothing is added to
+    it (sample or loss weights, regularizers): 1.20 -> 1.11x the hand-written
+    NumPy step of the MNIST MLP at batch 32. Otherwise the loss is computed
+    on a Tensor of the logits, as for any model."""
+    plan.model._clear_losses()  # as a call of the model does first
+    logits, ops = chain.forward(x.data)
+    own = plan.model.losses  # (weight regularizers)
+    mean = _mean_on_arrays(plan, y[0], logits, sw, own)
+    if mean is not None:
+        value, grad = mean.value_and_grad()
+        y_pred, loss = [Tensor(logits)], Tensor(value)
+    else:
+        y_pred = [Tensor(logits, requires_grad=True)]
+        loss = total_loss(plan, y, y_pred, sw, own)
+        loss.backward()  # to the logits and the regularized weights
+        grad = y_pred[0].grad
+    chain.backward(ops, grad)
+    apply_update(plan)
+    update_metrics(plan, y, y_pred, sw, loss)
+
+
+def _mean_on_arrays(
+    plan: StepPlan, y: Any, logits: np.ndarray, sw: Any, own: list[Any]
+) -> OpCall | None:
+    """The compiled loss of ``logits`` (an array) against ``y`` as one op to
+    run on arrays (see :func:`_chain_step`), or None: one loss, whose
+    ``__call__`` is numdl's, and nothing added to it (sample or loss
+    weights, the model's own losses ``own``)."""
+    entries = plan.loss.entries
+    if sw is not None or own or len(entries) != 1 or entries[0][2] is not None:
+        return None
+    loss = entries[0][1]
+    if type(loss).__call__ is not Loss.__call__:
+        return None
+    return loss._mean_op(y, logits)
 
 
 def test_step(plan: StepPlan, x: Any, y: list[Any], sw: Any) -> None:
