@@ -575,14 +575,29 @@ def _chain_models():
             layers.Dense(2, activation="softmax", dtype="float64"),
         ]
     )
+    convnet = numdl.Sequential(  # convolutions and pooling of each kind
+        [
+            numdl.Input((9, 8, 2)),
+            layers.Conv2D(4, 3, activation="relu"),
+            layers.MaxPooling2D(2, padding="same"),
+            layers.Conv2D(3, 2, padding="same", use_bias=False, activation="tanh"),
+            layers.AveragePooling2D((2, 1)),
+            layers.Reshape((-1, 3)),
+            layers.Conv1D(5, 2, data_format="channels_first"),
+            layers.MaxPooling1D(2, data_format="channels_first"),
+            layers.Flatten(),
+            layers.Dense(3, activation="softmax"),
+        ]
+    )
     return [
         (dense, rng.standard_normal((7, 5)).astype(np.float32)),
         (functional, rng.standard_normal((1, 2, 3, 4)).astype(np.float32)),
         (mixed, rng.standard_normal((5, 2, 3)).astype(np.float32)),
+        (convnet, rng.standard_normal((5, 9, 8, 2)).astype(np.float32)),
     ]
 
 
-@pytest.mark.parametrize("case", [0, 1, 2])
+@pytest.mark.parametrize("case", [0, 1, 2, 3])
 def test_predict_on_arrays_gives_the_tensor_paths_outputs(case):
     """A chain of layers that run on plain arrays predicts without Tensors:
     bit for bit what the model's own call gives, with new weights picked up."""

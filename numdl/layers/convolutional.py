@@ -13,10 +13,11 @@ As in Keras, ``strides > 1`` together with ``dilation_rate > 1`` is refused
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from numdl import activations, config
-from numdl.layers.base import InputSpec, Layer, positive_int
+from numdl.layers.base import InputSpec, Layer, positive_int, weights_array_fn
 from numdl.ops.conv import _tuple as conv_tuple
 from numdl.ops.conv import (
     conv,
@@ -239,12 +240,21 @@ class BaseConv(_Conv):
             self.bias = self._add_weight_from_options("bias", (self.filters,))
 
     def call(self, inputs: Any) -> Any:
+        return self._convolve(inputs, self.kernel, self.bias)
+
+    def _convolve(self, inputs: Any, kernel: Any, bias: Any) -> Any:
         out = conv(
-            inputs, self.kernel, self.strides, self.padding, self.data_format,
-            self.dilation_rate, bias=self.bias, relu=self._fused_relu,
-            name=self._label(),
+            inputs, kernel, self.strides, self.padding, self.data_format,
+            self.dilation_rate, bias=bias, relu=self._fused_relu, name=self._label(),
         )  # fmt: skip
         return out if self._fused_relu else self._output(out)
+
+    def _array_fn(self) -> Callable[[Any], Any] | None:
+        return weights_array_fn(self, BaseConv.call, self._call_on_array)
+
+    def _call_on_array(self, x: Any) -> Any:
+        """``call`` on a host array: the op's forward alone, no Tensor, no graph."""
+        return self._convolve(x, self.kernel.data, _data(self.bias))
 
     def compute_output_shape(self, input_shape: Any) -> tuple:
         return self._output_shape(
@@ -662,3 +672,8 @@ SeparableConvolution1D = SeparableConv1D
 SeparableConvolution2D = SeparableConv2D
 Convolution1DTranspose = Conv1DTranspose
 Convolution2DTranspose = Conv2DTranspose
+
+
+def _data(weight: Any) -> Any:
+    """A weight's array (None stays None)."""
+    return None if weight is None else weight.data

@@ -18,7 +18,12 @@ import numpy as np
 
 from numdl import activations, config, ops
 from numdl.backend import array_module
-from numdl.layers.base import InputSpec, Layer, own_call, positive_int
+from numdl.layers.base import (
+    InputSpec,
+    Layer,
+    positive_int,
+    weights_array_fn,
+)
 from numdl.ops import _cupy_kernels as _gpu
 from numdl.ops.nn import Dense as DenseOp
 from numdl.ops.nn import dense_2d
@@ -99,11 +104,7 @@ class Dense(Layer):
         return self.activation(out)
 
     def _array_fn(self) -> Callable[[Any], Any] | None:
-        # Host weights and numdl's own activations (a user's may need Tensors).
-        on_host = type(self.kernel.data) is np.ndarray
-        if not own_call(self, Dense.call) or not on_host:
-            return None
-        return self._call_on_array if activations.is_builtin(self.activation) else None
+        return weights_array_fn(self, Dense.call, self._call_on_array)
 
     def _call_on_array(self, x: Any) -> Any:
         """``call`` on a host array: the op's forward alone, no Tensor, no graph."""
@@ -394,6 +395,8 @@ class Reshape(Layer):
     def call(self, inputs: Any) -> Any:
         shape = tuple(inputs.shape)
         return ops.reshape(inputs, (shape[0],) + self._resolve(shape[1:]))
+
+    _array_call = call
 
     def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
         return (input_shape[0],) + self._resolve(tuple(input_shape[1:]))

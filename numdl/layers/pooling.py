@@ -77,6 +77,8 @@ class _Pooling(Layer):
         )
         return self._op.apply(inputs, geo=geo)
 
+    _array_call = call  # numdl ops only: runs on arrays as it is
+
     def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
         shape = list(input_shape)
         axes = _spatial_axes(self.data_format, self._nd)

@@ -289,7 +289,8 @@ def predict_arrays(model: Any, x: Any) -> Any:
     on_arrays = getattr(model, "_predict_arrays", None)
     if on_arrays is None or type(x) is not np.ndarray:
         return None
-    return on_arrays(x)
+    with parallel.region():  # (a convolution splits its batch over threads)
+        return on_arrays(x)
 
 
 def _forward_in_parts(model: Any, x: Any) -> Any:
