@@ -42,7 +42,7 @@ import numpy as np
 
 import numdl
 from benchmarks.harness import Timing, machine, set_threads, table
-from numdl import layers, models, parallel
+from numdl import layers, models
 from numdl.training import loop
 
 
@@ -190,16 +190,12 @@ def report(
     ]
 
 
-def per_op_predict(model: models.Sequential, x: np.ndarray):
-    """numdl's inference with each op splitting the batch itself (what
-    ``predict`` did before it ran the whole model on parts of the batch)."""
+def tensor_predict(model: models.Sequential, x: np.ndarray):
+    """numdl's inference on Tensors, the whole model on one part of the
+    batch per thread (what ``predict_on_batch`` ran before the convolution
+    and pooling layers had array functions)."""
     xt = numdl.Tensor(x)
-
-    def predict() -> None:
-        with numdl.no_grad(), parallel.region():
-            model(xt, training=False)
-
-    return predict
+    return lambda: loop.predict_on_tensors(model, xt)
 
 
 def run(
@@ -242,14 +238,16 @@ def run(
         lines += report(title, timings, paired)
         timings, paired = blocks(
             {
-                "numdl, each op split": per_op_predict(model, x),
-                "numdl predict (the model on parts of the batch)": numdl_predict,
+                "numdl predict (on arrays)": numdl_predict,
+                "numdl on Tensors (the model on parts of the batch)": tensor_predict(
+                    model, x
+                ),
             },
             steps,
             rounds,
         )
-        title = f"numdl inference: ops split one by one or the model in parts, {batch}"
-        lines += report(title, timings, paired, "each op split / in parts")
+        title = f"numdl inference: on arrays or on Tensors, batch {batch}"
+        lines += report(title, timings, paired, "arrays / Tensors")
     return "\n".join(lines).rstrip()
 
 

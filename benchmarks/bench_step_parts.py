@@ -69,6 +69,10 @@ def _model(sizes: list[int]) -> numdl.Sequential:
     return model
 
 
+def _no_mean(*args: object) -> None:
+    return None  # (loop._mean_on_arrays finding no loss to run on arrays)
+
+
 def numdl_fns(batch: int, sizes: list[int]) -> tuple[dict, dict[str, list]]:
     """numdl's step, part by part: functions to time, and the per-part
     durations (seconds) that the ``"step by parts"`` function records."""
@@ -114,11 +118,21 @@ def numdl_fns(batch: int, sizes: list[int]) -> tuple[dict, dict[str, list]]:
     tensors.train_on_batch(x, y)
     tensor_plan = tensors._plan
     tensor_plan.dense_chain = lambda x: None
+
+    def tensor_loss_step() -> None:  # the chain with its loss on a Tensor
+        loop._mean_on_arrays = _no_mean
+        try:
+            loop.train_step(plan, xt, [y], None)
+        finally:
+            loop._mean_on_arrays = mean_on_arrays
+
+    mean_on_arrays = loop._mean_on_arrays
     fns = {
         "numdl ops forward": ops_forward,
         "numdl layers forward": layers_forward,
         "numdl step by parts": step_parts,
         "numdl train_step": lambda: loop.train_step(plan, xt, [y], None),
+        "numdl train_step, loss on a Tensor": tensor_loss_step,
         "numdl train_step on Tensors": lambda: loop.train_step(
             tensor_plan, xt, [y], None
         ),
@@ -207,6 +221,11 @@ def report(batch: int, repeats: int, sizes: list[int] = SIZES) -> str:
         ("update (SGD)", t["numdl update"], t["numpy update"]),
         ("loss tracker", t["numdl metrics"], None),
         ("whole train_step (Dense chain on arrays)", t["numdl train_step"], None),
+        (
+            "whole train_step (Dense chain, loss on a Tensor)",
+            t["numdl train_step, loss on a Tensor"],
+            None,
+        ),
         (
             "whole train_step (layers on Tensors)",
             t["numdl train_step on Tensors"],

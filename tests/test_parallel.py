@@ -521,3 +521,36 @@ def _all_sizes(model) -> list[int]:
         if isinstance(layer, _Sizes):
             return layer.seen
     raise AssertionError("no _Sizes layer")
+
+
+def test_predict_on_arrays_runs_the_model_on_parts_of_the_batch(threads, float64):
+    # A convnet whose layers run on arrays: the first batch notes that its
+    # ops split, the next ones go whole through the chain on one part per
+    # thread (one split per batch); the results are those of one thread.
+    numdl.utils.set_random_seed(1)
+    model = numdl.Sequential(
+        [
+            numdl.Input((16, 16, 3)),
+            numdl.layers.Conv2D(16, 3, activation="relu"),
+            numdl.layers.MaxPooling2D(2),
+            numdl.layers.Flatten(),
+            numdl.layers.Dense(5),
+        ]
+    )
+    x = np.random.default_rng(0).standard_normal((64, 16, 16, 3))
+    before = parallel.get_num_threads()
+    parallel.set_num_threads(1)
+    try:
+        expected = model(x, training=False).numpy()
+    finally:
+        parallel.set_num_threads(threads)
+    first = model.predict_on_batch(x)
+    assert model.__dict__["_arrays_in_parts"] == (threads > 1)
+    assert "_predict_in_parts" not in model.__dict__  # (never on Tensors)
+    count = parallel.split_count()
+    second = model.predict_on_batch(x)
+    assert parallel.split_count() - count == (1 if threads > 1 else 0)
+    out = model.predict(x, batch_size=32, verbose=0)
+    parallel.set_num_threads(before)
+    for got in (first, second, out):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)

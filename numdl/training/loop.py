@@ -281,7 +281,8 @@ def predict_on_tensors(model: Any, x: Any) -> Any:
 
 def predict_arrays(model: Any, x: Any) -> Any:
     """``model``'s outputs for one host array ``x``, computed on arrays
-    (``Functional._predict_arrays``); None where the model cannot.
+    (``Functional._predict_arrays``), in parts of the batch as
+    :func:`_forward_in_parts` splits it; None where the model cannot.
 
     >>> predict_arrays(object(), np.zeros((1, 2))) is None
     True
@@ -290,39 +291,59 @@ def predict_arrays(model: Any, x: Any) -> Any:
     if on_arrays is None or type(x) is not np.ndarray:
         return None
     with parallel.region():  # (a convolution splits its batch over threads)
-        return on_arrays(x)
+        parts = _batch_parts(model, len(x), "_arrays_in_parts")
+        if parts is None:
+            return _noting_splits(model, lambda: on_arrays(x), "_arrays_in_parts")
+        outs = parallel.run(lambda s: on_arrays(x[s]), parts, len(x))
+    return None if outs[0] is None else np.concatenate(outs)
 
 
 def _forward_in_parts(model: Any, x: Any) -> Any:
     """``model(x, training=False)`` under ``no_grad`` (predict, evaluate);
-    for a model whose ops split its last
-    batch over numdl's threads: the whole model on one part of the batch per
-    thread instead (one hand-over per batch, not per op; the memory-bound
-    ops of one part overlap the products of another, each part's
-    intermediates are smaller). Models with one Tensor in and out, on the
-    host, whose calls add no losses (``add_loss``, activity regularizers:
-    each part would clear the others'); the layers' inference calls run in
-    several threads at once."""
-    split = model.__dict__.get("_predict_in_parts")
-    parts = None
-    if split and type(x) is Tensor:
-        n = len(x.data)
-        # One part per thread: each part is a whole model call (Python
-        # overhead per part), and one hand-over per batch is the point.
-        cost = parallel.MIN_COST * parallel.get_num_threads()
-        parts = parallel.split(n, cost, guided=False)
-    if parts is None:
-        before = parallel.split_count()
-        outputs = model(x, training=False)
-        if type(x) is Tensor and type(x.data) is np.ndarray:
-            ops_split = parallel.split_count() > before
-            model.__dict__["_predict_in_parts"] = (
-                ops_split and type(outputs) is Tensor and not _call_losses(model)
-            )
-        return outputs
+    for a model whose ops split its last batch over numdl's threads: the
+    whole model on one part of the batch per thread instead (one hand-over
+    per batch, not per op; the memory-bound ops of one part overlap the
+    products of another, each part's intermediates are smaller). Models
+    with one Tensor in and out, on the host, whose calls add no losses
+    (``add_loss``, activity regularizers: each part would clear the
+    others'); the layers' inference calls run in several threads at once."""
+    if type(x) is not Tensor or type(x.data) is not np.ndarray:
+        return model(x, training=False)
     data = x.data
-    outs = parallel.run(lambda s: model(Tensor(data[s]), training=False), parts, n)
+    parts = _batch_parts(model, len(data), "_predict_in_parts")
+    if parts is None:
+        forward = lambda: model(x, training=False)  # noqa: E731
+        return _noting_splits(model, forward, "_predict_in_parts")
+    outs = parallel.run(
+        lambda s: model(Tensor(data[s]), training=False), parts, len(data)
+    )
     return Tensor(np.concatenate([o.data for o in outs]))
+
+
+def _batch_parts(model: Any, n: int, key: str) -> list[slice] | None:
+    """One part of a batch of ``n`` per thread, for a model noted (under
+    ``key``: on Tensors or on arrays) to split its batches
+    (:func:`_noting_splits`); else None."""
+    if not model.__dict__.get(key):
+        return None
+    # One part per thread: each part is a whole model call (Python overhead
+    # per part), and one hand-over per batch is the point.
+    cost = parallel.MIN_COST * parallel.get_num_threads()
+    return parallel.split(n, cost, guided=False)
+
+
+def _noting_splits(model: Any, forward: Callable[[], Any], key: str) -> Any:
+    """``forward()`` (the model on a whole host batch), noting on the model
+    (under ``key``) whether its ops split the batch over numdl's threads, so
+    that the next batches go in parts (one Tensor or array out, no losses of
+    its own). Nothing is noted when ``forward`` gives None (no array path)."""
+    before = parallel.split_count()
+    outputs = forward()
+    if outputs is not None:
+        one = type(outputs) is Tensor or type(outputs) is np.ndarray
+        split = parallel.split_count() > before
+        model.__dict__[key] = split and one and not _call_losses(model)
+    return outputs
 
 
 def _call_losses(model: Any) -> bool:
