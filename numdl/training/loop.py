@@ -291,9 +291,9 @@ def predict_arrays(model: Any, x: Any) -> Any:
     if on_arrays is None or type(x) is not np.ndarray:
         return None
     with parallel.region():  # (a convolution splits its batch over threads)
-        parts = _batch_parts(model, len(x), "_arrays_in_parts")
+        parts = _batch_parts(model, len(x), _ON_ARRAYS)
         if parts is None:
-            return _noting_splits(model, lambda: on_arrays(x), "_arrays_in_parts")
+            return _noting_splits(model, lambda: on_arrays(x), _ON_ARRAYS)
         outs = parallel.run(lambda s: on_arrays(x[s]), parts, len(x))
     return None if outs[0] is None else np.concatenate(outs)
 
@@ -310,14 +310,18 @@ def _forward_in_parts(model: Any, x: Any) -> Any:
     if type(x) is not Tensor or type(x.data) is not np.ndarray:
         return model(x, training=False)
     data = x.data
-    parts = _batch_parts(model, len(data), "_predict_in_parts")
+    parts = _batch_parts(model, len(data), _ON_TENSORS)
     if parts is None:
-        forward = lambda: model(x, training=False)  # noqa: E731
-        return _noting_splits(model, forward, "_predict_in_parts")
+        return _noting_splits(model, lambda: model(x, training=False), _ON_TENSORS)
     outs = parallel.run(
         lambda s: model(Tensor(data[s]), training=False), parts, len(data)
     )
     return Tensor(np.concatenate([o.data for o in outs]))
+
+
+# Where a model notes that its batches go in parts (see _noting_splits), for
+# predict on Tensors and on arrays: a model may take one path and not the other.
+_ON_TENSORS, _ON_ARRAYS = "_predict_in_parts", "_arrays_in_parts"
 
 
 def _batch_parts(model: Any, n: int, key: str) -> list[slice] | None:
