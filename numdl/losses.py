@@ -619,7 +619,6 @@ class Loss:
         backward scales by one number (~10 us a step at batch 32), and a
         chain of Dense layers computes it on arrays
         (``OpCall.value_and_grad``, numdl/training/loop.py).
-
         """
         return self._fused_op(y_true, y_pred) if self.reduction in _MEANS else None
 

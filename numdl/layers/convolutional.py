@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from numdl import activations, config
+from numdl.autograd.tensor import _data
 from numdl.layers.base import InputSpec, Layer, positive_int, weights_array_fn
 from numdl.ops.conv import _tuple as conv_tuple
 from numdl.ops.conv import (
@@ -672,8 +673,3 @@ SeparableConvolution1D = SeparableConv1D
 SeparableConvolution2D = SeparableConv2D
 Convolution1DTranspose = Conv1DTranspose
 Convolution2DTranspose = Conv2DTranspose
-
-
-def _data(weight: Any) -> Any:
-    """A weight's array (None stays None)."""
-    return None if weight is None else weight.data

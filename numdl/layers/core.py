@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from numdl import activations, config, ops
+from numdl.autograd.tensor import _data
 from numdl.backend import array_module
 from numdl.layers.base import (
     InputSpec,
@@ -109,9 +110,8 @@ class Dense(Layer):
     def _call_on_array(self, x: Any) -> Any:
         """``call`` on a host array: the op's forward alone, no Tensor, no graph."""
         x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
-        bias = None if self.bias is None else self.bias.data
         fused = self._fused
-        out = dense_2d(x2, self.kernel.data, bias, fused)
+        out = dense_2d(x2, self.kernel.data, _data(self.bias), fused)
         if x.ndim != 2:
             out = out.reshape(x.shape[:-1] + (self.units,))
         return self._activate(out, fused)

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from numdl import activations
-from numdl.autograd.tensor import _accumulate_leaf
+from numdl.autograd.tensor import _accumulate_leaf, _data
 from numdl.layers.base import own_call
 from numdl.layers.core import Dense
 from numdl.ops.nn import Dense as DenseOp
@@ -99,7 +99,7 @@ class DenseChain:
         for layer, needs in zip(self.layers, self.needs):
             op = DenseOp()
             op.needs_input_grad = needs
-            bias = None if layer.bias is None else layer.bias.data
+            bias = _data(layer.bias)
             x = op.forward(x, layer.kernel.data, bias, activation=layer._fused)
             ops.append(op)
         return x, ops
