@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -256,6 +258,22 @@ def test_check_finite_accepts_large_finite_values_whose_sum_overflows(dtype):
     x[-1] = np.nan
     with pytest.raises(ValueError, match=f"NaN at index .* {len(x) // 4 - 1}"):
         data.check_finite(x.reshape(-1, 4), "x", "fit")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_check_finite_of_a_small_array_whose_sum_of_squares_overflows(dtype):
+    """predict's check of a small array: the sum of squares overflows to inf
+    for these finite values; the check then goes element by element."""
+    numdl.config.set_floatx(dtype)  # (the conftest fixture puts it back)
+    big = np.finfo(dtype).max
+    x = np.array([[big, -big, 1.0], [0.5, big, -big]], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no overflow warning either)
+        assert data.checked_array(x, "predict") is x
+        for bad, name in ((np.nan, "NaN"), (np.inf, "inf"), (-np.inf, "-inf")):
+            x[1, 2] = bad
+            with pytest.raises(ValueError, match=rf"{name} at index \(1, 2\)"):
+                data.checked_array(x, "predict")
 
 
 def test_check_finite_sees_complex_and_strided_data():

@@ -639,6 +639,10 @@ def test_predict_on_arrays_leaves_other_models_to_tensors():
         def call(self, inputs):
             return super().call(inputs) * 2.0
 
+    class Shifted(layers.Dense):  # its own activation step, the same call
+        def _activate(self, out, fused):
+            return super()._activate(out, fused) + 1.0
+
     x = np.random.default_rng(2).standard_normal((3, 4)).astype(np.float32)
     plain = numdl.Sequential([numdl.Input((4,)), layers.Dense(2)])
     doubled = numdl.Sequential([numdl.Input((4,)), Doubled(2)])
@@ -647,13 +651,18 @@ def test_predict_on_arrays_leaves_other_models_to_tensors():
         [numdl.Input((4,)), layers.Dense(2, activation=lambda t: t * 3.0)]
     )
     normed = numdl.Sequential([numdl.Input((4,)), layers.BatchNormalization()])
-    for model in (doubled, custom, normed):
+    shifted = numdl.Sequential([numdl.Input((4,)), Shifted(2)])
+    shifted.set_weights(plain.get_weights())
+    for model in (doubled, custom, normed, shifted):
         assert model._predict_arrays(x) is None
         np.testing.assert_array_equal(
             model.predict(x, verbose=0), model(x, training=False).numpy()
         )
     np.testing.assert_allclose(
         doubled.predict(x, verbose=0), 2 * plain.predict(x, verbose=0), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        shifted.predict(x, verbose=0), plain.predict(x, verbose=0) + 1, rtol=1e-6
     )
 
 
@@ -688,6 +697,28 @@ def test_predict_on_arrays_checks_again_after_a_good_input():
     model.layers[1].input_spec = layers.InputSpec(axes={-1: 4})
     with pytest.raises(ValueError, match="last axis 4"):
         model.predict(good, verbose=0)
+
+
+def test_predict_on_arrays_reads_the_weights_at_each_call():
+    """The array plan keeps the layers' weight variables, not their arrays:
+    values assigned or trained between two predicts are used."""
+    rng = np.random.default_rng(4)
+    model = numdl.Sequential(
+        [numdl.Input((4,)), layers.Dense(3, activation="relu"), layers.Dense(2)]
+    )
+    x = rng.standard_normal((1, 4)).astype(np.float32)
+    model.predict(x, verbose=0)
+    model.layers[0].kernel.assign(rng.standard_normal((4, 3)))
+    model.layers[1].bias.assign(np.array([5.0, -5.0]))
+    np.testing.assert_array_equal(
+        model.predict(x, verbose=0), model(x, training=False).numpy()
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    before = model.predict(x, verbose=0)
+    model.fit(x, np.ones((1, 2), np.float32), verbose=0)
+    after = model.predict(x, verbose=0)
+    assert not np.array_equal(after, before)
+    np.testing.assert_array_equal(after, model(x, training=False).numpy())
 
 
 @pytest.mark.parametrize("first", ["relu", "sigmoid", None, "tanh"])

@@ -630,25 +630,22 @@ def own_call(layer: Layer, call: Callable[..., Any]) -> bool:
     return type(layer).call is call and "call" not in layer.__dict__
 
 
-def weights_array_fn(
-    layer: Layer, call: Callable[..., Any], fn: Callable[[Any], Any]
-) -> Callable[[Any], Any] | None:
-    """``fn`` (``layer``'s ``call`` run on host arrays with its weights'
-    arrays, see ``Layer._array_fn``) when the layer runs ``call`` as its
+def runs_on_arrays(layer: Layer, call: Callable[..., Any]) -> bool:
+    """Whether a layer with weights can run its ``call`` on host arrays with
+    its weights' arrays (see ``Layer._array_fn``): it runs ``call`` as its
     class defines it (:func:`own_call`), its kernel is on the host and its
-    activation is numdl's own (a user's may need Tensors); else None.
+    activation is numdl's own (a user's may need Tensors).
 
     >>> from numdl import layers
     >>> dense = layers.Dense(2); dense.build((None, 3))
-    >>> weights_array_fn(dense, layers.Dense.call, dense._call_on_array) is not None
+    >>> runs_on_arrays(dense, layers.Dense.call)
     True
     """
     from numdl import activations  # (activations imports the ops, after layers)
 
-    on_host = type(layer.kernel.data) is np.ndarray
-    if not own_call(layer, call) or not on_host:
-        return None
-    return fn if activations.is_builtin(layer.activation) else None
+    if not own_call(layer, call) or type(layer.kernel.data) is not np.ndarray:
+        return False
+    return activations.is_builtin(layer.activation)
 
 
 def positive_int(layer: Layer, what: str, value: Any, minimum: int = 1) -> int:

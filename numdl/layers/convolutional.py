@@ -18,7 +18,7 @@ from typing import Any
 
 from numdl import activations, config
 from numdl.autograd.tensor import _data
-from numdl.layers.base import InputSpec, Layer, positive_int, weights_array_fn
+from numdl.layers.base import InputSpec, Layer, positive_int, runs_on_arrays
 from numdl.ops.conv import _tuple as conv_tuple
 from numdl.ops.conv import (
     conv,
@@ -251,7 +251,7 @@ class BaseConv(_Conv):
         return out if self._fused_relu else self._output(out)
 
     def _array_fn(self) -> Callable[[Any], Any] | None:
-        return weights_array_fn(self, BaseConv.call, self._call_on_array)
+        return self._call_on_array if runs_on_arrays(self, BaseConv.call) else None
 
     def _call_on_array(self, x: Any) -> Any:
         """``call`` on a host array: the op's forward alone, no Tensor, no graph."""

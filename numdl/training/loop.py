@@ -290,6 +290,8 @@ def predict_arrays(model: Any, x: Any) -> Any:
     on_arrays = getattr(model, "_predict_arrays", None)
     if on_arrays is None or type(x) is not np.ndarray:
         return None
+    if len(x) < 2:  # (nothing to split: ~3 us of a one-sample predict)
+        return on_arrays(x)
     with parallel.region():  # (a convolution splits its batch over threads)
         parts = _batch_parts(model, len(x), _ON_ARRAYS)
         if parts is None:

@@ -26,7 +26,10 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import numpy as np
+
 from numdl.autograd.grad_mode import no_grad
+from numdl.autograd.tensor import Tensor
 from numdl.training import data as data_module
 from numdl.training import loop
 from numdl.training.compile import (
@@ -276,10 +279,15 @@ class Trainer:
         then run in several threads at once.
         """
         batch_size = data_module.default_batch_size(batch_size)
+        quiet = steps is None and not callbacks and resolve_verbose(verbose) == 0
+        if quiet and type(x) is np.ndarray and x.ndim and 0 < len(x) <= batch_size:
+            # One host array in one batch, nothing to report: the step alone,
+            # as predict_on_batch, without the data's structure walk (a
+            # one-sample predict's time is mostly Python calls).
+            return self._predict_array(data_module.checked_array(x, "predict"))
         data = data_module.make_data(x, None, None, "predict")
-        if _one_quiet_batch(data, batch_size, verbose, steps, callbacks):
-            # Nothing to report: the step alone, as predict_on_batch (~10 us
-            # less per call for one sample).
+        quiet = quiet and isinstance(data, data_module.ArrayData)
+        if quiet and 0 < data.n <= batch_size:  # (a list or dict of arrays)
             return self._predict_one_batch(data)
         batches, n_steps = data_module.input_batches(data, batch_size, steps)
         callback_list = _callback_list(self, callbacks, verbose, 1, n_steps, False)
@@ -332,12 +340,20 @@ class Trainer:
         return self._predict_one_batch(data)
 
     def _predict_one_batch(self, data: Any) -> Any:
-        """Outputs for all of ``data`` at once (one array: straight to the
-        layers' array functions where they have them, ~8 us less a call)."""
-        out = loop.predict_arrays(self, data.only_array())
+        """Outputs for all of ``data`` at once."""
+        x = data.only_array()
+        if x is not None:
+            return self._predict_array(x)
+        batch = loop.on_model_device(self, [data.first_inputs(data.n)], False)
+        return loop.predict_on_tensors(self, next(iter(batch)))
+
+    def _predict_array(self, x: Any) -> Any:
+        """Outputs for one checked array ``x`` at once: straight to the
+        layers' array functions where they have them (~8 us less a call)."""
+        out = loop.predict_arrays(self, x)
         if out is not None:
             return out
-        batch = loop.on_model_device(self, [data.first_inputs(data.n)], False)
+        batch = loop.on_model_device(self, [Tensor(x)], False)
         return loop.predict_on_tensors(self, next(iter(batch)))
 
 
@@ -359,19 +375,6 @@ def _returned(logs: dict[str, float], return_dict: bool) -> Any:
         return logs
     values = list(logs.values())
     return values[0] if len(values) == 1 else values
-
-
-def _one_quiet_batch(
-    data: Any, batch_size: int, verbose: Any, steps: Any, callbacks: Any
-) -> bool:
-    """Arrays that fit one batch, predicted with no callbacks and no output."""
-    return (
-        isinstance(data, data_module.ArrayData)
-        and 0 < data.n <= batch_size
-        and steps is None
-        and not callbacks
-        and resolve_verbose(verbose) == 0
-    )
 
 
 def resolve_verbose(verbose: Any) -> int:
