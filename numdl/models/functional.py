@@ -137,7 +137,9 @@ class Functional(Model):
         """
         if self._chain is None or type(self).call is not Functional.call:
             return None
-        plan = self._array_plan()
+        plan = self.__dict__.get("_arrays_plan")
+        if plan is None or plan.token is not Changes.token:
+            plan = self._array_plan()
         if plan.fns is None:
             return None
         if plan.passed == (x.shape, x.dtype):  # as last time: checked then
@@ -156,14 +158,13 @@ class Functional(Model):
         return x
 
     def _array_plan(self) -> _ArrayPlan:
-        """The chain's array functions, worked out again after any layer
-        changed (``Changes``): ~1.5 us a layer saved per ``predict``."""
-        plan = self.__dict__.get("_arrays_plan")
-        if plan is None or plan.token is not Changes.token:
-            token = Changes.token
-            fns = [layer._array_fn() for layer in self._chain]
-            plan = _ArrayPlan(token, None if None in fns else fns)
-            self.__dict__["_arrays_plan"] = plan
+        """The chain's array functions, worked out afresh (``_predict_arrays``
+        keeps them until any layer changes, ``Changes``: ~1.5 us a layer
+        saved per ``predict``)."""
+        token = Changes.token
+        fns = [layer._array_fn() for layer in self._chain]
+        plan = _ArrayPlan(token, None if None in fns else fns)
+        self.__dict__["_arrays_plan"] = plan
         return plan
 
     def _standardize_inputs(self, inputs: Any) -> list[Any]:

@@ -252,7 +252,9 @@ class Sequential(Model):
     def _predict_arrays(self, x: Any) -> Any:
         """``self(x, training=False)`` on arrays where the layers allow it
         (``Functional._predict_arrays``); else None."""
-        functional = chain_model(self)
+        if type(self).call is not Sequential.call:
+            return None
+        functional = self.__dict__.get("_functional")  # (it checks its chain)
         return None if functional is None else functional._predict_arrays(x)
 
     # -------------------------------------------------------- properties

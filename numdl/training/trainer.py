@@ -284,7 +284,9 @@ class Trainer:
             # One host array in one batch, nothing to report: the step alone,
             # as predict_on_batch, without the data's structure walk (a
             # one-sample predict's time is mostly Python calls).
-            return self._predict_array(data_module.checked_array(x, "predict"))
+            x = data_module.checked_array(x, "predict")
+            out = loop.predict_arrays(self, x)
+            return out if out is not None else self._predict_on_tensors(Tensor(x))
         data = data_module.make_data(x, None, None, "predict")
         quiet = quiet and isinstance(data, data_module.ArrayData)
         if quiet and 0 < data.n <= batch_size:  # (a list or dict of arrays)
@@ -340,20 +342,16 @@ class Trainer:
         return self._predict_one_batch(data)
 
     def _predict_one_batch(self, data: Any) -> Any:
-        """Outputs for all of ``data`` at once."""
-        x = data.only_array()
-        if x is not None:
-            return self._predict_array(x)
-        batch = loop.on_model_device(self, [data.first_inputs(data.n)], False)
-        return loop.predict_on_tensors(self, next(iter(batch)))
-
-    def _predict_array(self, x: Any) -> Any:
-        """Outputs for one checked array ``x`` at once: straight to the
-        layers' array functions where they have them (~8 us less a call)."""
-        out = loop.predict_arrays(self, x)
+        """Outputs for all of ``data`` at once (one array: straight to the
+        layers' array functions where they have them, ~8 us less a call)."""
+        out = loop.predict_arrays(self, data.only_array())
         if out is not None:
             return out
-        batch = loop.on_model_device(self, [Tensor(x)], False)
+        return self._predict_on_tensors(data.first_inputs(data.n))
+
+    def _predict_on_tensors(self, inputs: Any) -> Any:
+        """Outputs for one batch of ``inputs`` (Tensors) through the model."""
+        batch = loop.on_model_device(self, [inputs], False)
         return loop.predict_on_tensors(self, next(iter(batch)))
 
 
