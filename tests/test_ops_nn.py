@@ -170,6 +170,19 @@ def test_dense_shape_errors():
 
 
 # ----------------------------------------------------- softmax cross-entropy
+def test_gpu_row_kernels_take_float32_and_float64_only():
+    """The one-thread-per-row kernels' float-type check (by dtype: NumPy
+    computes ``dtype.name`` in Python, ~5 us a call) and the names their
+    kernels are compiled under."""
+    from numdl.ops import _cupy_kernels as gpu
+
+    for dtype, ok in [(np.float32, True), (np.float64, True), (np.float16, False)]:
+        assert gpu.rows_supported(np.zeros((2, 3), dtype), -1) is ok
+        name = np.dtype(dtype).name if ok else None
+        assert gpu.FLOAT_NAMES.get(np.dtype(dtype)) == name
+    assert not gpu.rows_supported(np.zeros((2, 3), np.int64), -1)
+
+
 @pytest.mark.parametrize("axis", [-1, 1])
 @SETTINGS
 @given(

@@ -442,7 +442,7 @@ def _gpu_sparse_rows(xp: Any, logits: Any, axis: int, sparse: bool, valid: Any) 
         and logits.ndim == 2
         and axis == 1
         and logits.shape[1] <= _FEW_CLASSES
-        and logits.dtype.name in ("float32", "float64")
+        and logits.dtype in _gpu.FLOAT_NAMES
     )
 
 
