@@ -571,3 +571,14 @@ def test_inference_in_blocks_equals_the_training_forward():
         False,
     ).numpy()
     np.testing.assert_allclose(blocked, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_grad_passes_g_where_the_output_is_positive_only(dtype):
+    """The fused ReLU's backward: 0 where the output is 0, negative zero or
+    NaN, ``g`` where it is positive or inf (NaN in ``g`` passes there)."""
+    out = np.array([[0.0, -0.0, np.nan, 2.0, np.inf, 1e-30]], dtype=dtype)
+    g = np.array([[1.5, -2.0, 3.0, -4.25, 5.0, np.nan]], dtype=dtype)
+    got = C._relu_grad(g, out)
+    assert got.dtype == dtype and got is not g
+    np.testing.assert_array_equal(got, np.where(out > 0, g, 0))
