@@ -18,12 +18,7 @@ import numpy as np
 
 from numdl import activations, config, ops
 from numdl.backend import array_module
-from numdl.layers.base import (
-    InputSpec,
-    Layer,
-    positive_int,
-    runs_on_arrays,
-)
+from numdl.layers.base import InputSpec, Layer, positive_int, runs_on_arrays
 from numdl.ops import _cupy_kernels as _gpu
 from numdl.ops.nn import Dense as DenseOp
 from numdl.ops.nn import dense_2d
